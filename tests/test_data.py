@@ -1,0 +1,143 @@
+"""Embedded benchmark generation and the Grain pipeline."""
+import dataclasses
+
+import numpy as np
+import pytest
+
+from conftest import tiny_config
+from vda_jax.data import datasets, pipeline, synthetic
+from vda_jax.data.builders import embedded
+
+
+def test_scenes_are_deterministic_and_seed_dependent():
+  a = synthetic.video_example(3, 7, 32, 4, synthetic.Artifacts())
+  b = synthetic.video_example(3, 7, 32, 4, synthetic.Artifacts())
+  c = synthetic.video_example(4, 7, 32, 4, synthetic.Artifacts())
+  np.testing.assert_array_equal(a['frames'], b['frames'])
+  assert not np.array_equal(a['frames'], c['frames'])
+  img = synthetic.image_example(0, 1, 32)
+  assert img['image'].shape == (32, 32, 3) and img['image'].dtype == np.uint8
+  assert set(np.unique(img['mask'])) <= set(range(synthetic.NUM_CLASSES))
+  assert (img['mask'] > 0).any(), 'every image has at least one object'
+
+
+def test_each_artifact_changes_the_frames_but_never_the_masks():
+  clean = synthetic.video_example(0, 2, 32, 4, synthetic.Artifacts(0, 0, 0, 0, 0))
+  for name in synthetic.ARTIFACTS:
+    if name == 'framing':  # moves objects, so it changes the masks by design
+      continue
+    degraded = synthetic.video_example(0, 2, 32, 4, synthetic.Artifacts.only(name))
+    np.testing.assert_array_equal(degraded['masks'], clean['masks'])
+    diff = np.abs(degraded['frames'].astype(int) - clean['frames']).mean()
+    assert diff > 1.0, f'{name} left the frames (almost) unchanged: mean |diff| {diff:.2f}'
+
+
+def test_artifact_strength_is_validated():
+  with pytest.raises(ValueError, match=r'blur=1.5 is outside \[0, 1\]'):
+    synthetic.Artifacts(blur=1.5)
+  with pytest.raises(ValueError, match="unknown artifact 'fog'"):
+    synthetic.Artifacts.only('fog')
+
+
+def test_generated_dataset_is_deterministic(tmp_path):
+  spec = embedded.BenchmarkSpec(image_size=24, clip_len=3, num_images=(('train', 4), ('test', 2)),
+                                num_clips=(('train', 3), ('test', 2)))
+  for kind, key in (('images', 'image'), ('videos', 'frames')):
+    a = embedded.builder(kind, spec, str(tmp_path / 'a')).as_data_source('train')
+    b = embedded.builder(kind, spec, str(tmp_path / 'b')).as_data_source('train')
+    for i in range(len(a)):
+      np.testing.assert_array_equal(np.asarray(a[i][key]), np.asarray(b[i][key]))
+  other = dataclasses.replace(spec, seed=1)
+  assert embedded.EmbeddedConfig('images', other).name != embedded.EmbeddedConfig('images', spec).name
+  first = embedded.builder('images', spec, str(tmp_path / 'a')).as_data_source('train')[0]
+  reseeded = embedded.builder('images', other, str(tmp_path / 'a')).as_data_source('train')[0]
+  assert not np.array_equal(first['image'], reseeded['image'])
+
+
+def test_sources_have_the_four_splits_with_their_shapes(sources):
+  assert {k: len(v) for k, v in sources.items()} == {
+      'images/train': 64, 'images/test': 16, 'videos/train': 16, 'videos/test': 8}
+  clip = sources['videos/test'][0]
+  assert np.stack(clip['frames']).shape == (4, 32, 32, 3)
+  assert np.stack(clip['masks']).shape == (4, 32, 32, 1)
+  assert sources['images/train'][0]['image'].shape == (32, 32, 3)
+
+
+class _KeyLog(dict):
+  """A record that remembers which fields were read."""
+
+  def __init__(self, record, log):
+    super().__init__(record)
+    self._log = log
+
+  def __getitem__(self, key):
+    self._log.add(key)
+    return super().__getitem__(key)
+
+
+class _Spy:
+
+  def __init__(self, source):
+    self.source, self.read = source, set()
+
+  def __len__(self):
+    return len(self.source)
+
+  def __getitem__(self, i):
+    return _KeyLog(self.source[i], self.read)
+
+
+def test_video_train_masks_never_reach_the_train_batch(sources):
+  spy = _Spy(sources['videos/train'])
+  ds = pipeline.train_dataset(sources['images/train'], spy, image_batch=4, video_batch=2,
+                              clip_len=2, seed=0)
+  it = pipeline.train_iterator(ds, prefetch=0)
+  for _ in range(5):
+    batch = next(it)
+  assert set(batch) == {'image', 'label', 'video'}
+  assert batch['video'].shape == (2, 2, 32, 32, 3) and batch['video'].dtype == np.uint8
+  assert spy.read == {'frames'}, f'the pipeline read {spy.read} from videos/train'
+  # The upper bound asks for them explicitly.
+  ds = pipeline.train_dataset(sources['images/train'], sources['videos/train'], image_batch=4,
+                              video_batch=2, clip_len=2, seed=0, video_labels=True)
+  assert next(pipeline.train_iterator(ds, prefetch=0))['video_label'].shape == (2, 2, 32, 32)
+
+
+def test_pipeline_shards_per_process_and_resumes_exactly(sources):
+  shards = [pipeline.train_dataset(sources['images/train'], sources['videos/train'],
+                                   image_batch=4, video_batch=2, clip_len=2, seed=0,
+                                   shard=pipeline.Shard(i, 2), augment=0) for i in range(2)]
+  seen = [set(), set()]
+  for i, ds in enumerate(shards):
+    it = pipeline.train_iterator(ds, prefetch=0)
+    for _ in range(8):  # one epoch of this shard's 32 images
+      b = next(it)
+      seen[i].update(map(bytes, b['image'].reshape(4, -1)))
+  assert len(seen[0]) == 32 and len(seen[1]) == 32 and not seen[0] & seen[1]
+
+  it = pipeline.train_iterator(shards[0], prefetch=2)
+  for _ in range(3):
+    next(it)
+  state = it.get_state()
+  expected = [next(it) for _ in range(3)]
+  resumed = pipeline.train_iterator(shards[0], prefetch=2)
+  resumed.set_state(state)
+  for e in expected:
+    got = next(resumed)
+    for k in e:
+      np.testing.assert_array_equal(got[k], e[k])
+
+
+def test_eval_batches_pad_with_void_labels(sources):
+  batches = list(pipeline.eval_batches(sources['videos/test'], 'videos', 3))
+  assert [n for _, n in batches] == [3, 3, 2]
+  last = batches[-1][0]
+  assert last['image'].shape == (3, 4, 32, 32, 3)
+  assert (last['label'][2] == 255).all() and (last['label'][:2] != 255).all()
+
+
+def test_unknown_dataset_name_is_a_clear_error():
+  config = tiny_config()
+  config.data.name = 'kinetics'
+  with pytest.raises(ValueError, match="config.data.name='kinetics' is not a dataset"):
+    datasets.load_sources(config.data)

@@ -1,0 +1,107 @@
+"""The jitted train step: sharding invariance and the adversarial gradient."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from conftest import tiny_config
+from vda_jax.train import loop
+from vda_jax.train import sharding as shd
+from vda_jax.train import step as step_lib
+
+
+def random_batch(config, seed=0):
+  rng = np.random.default_rng(seed)
+  s, t = config.data.image_size, config.input.clip_len
+  return {'image': rng.integers(0, 256, (config.input.image_batch, s, s, 3), np.uint8),
+          'label': rng.integers(0, 5, (config.input.image_batch, s, s), np.uint8),
+          'video': rng.integers(0, 256, (config.input.video_batch, t, s, s, 3), np.uint8)}
+
+
+def run_steps(config, devices, batches):
+  exp = loop.build_experiment(config, devices)
+  state = exp['init'](jax.random.key(0))
+  losses = []
+  for i, batch in enumerate(batches):
+    state, metrics = exp['step'](state, shd.to_global(batch, exp['mesh']), jax.random.key(i))
+    losses.append(float(metrics['total_loss']))
+  return losses, jax.device_get(state.params)
+
+
+def test_one_and_four_devices_give_the_same_losses_and_params():
+  assert len(jax.devices()) >= 4, 'conftest should fake 4 CPU devices'
+  config = tiny_config()
+  batches = [random_batch(config, i) for i in range(3)]
+  losses1, params1 = run_steps(config, jax.devices()[:1], batches)
+  config.mesh.data = 4
+  losses4, params4 = run_steps(config, jax.devices()[:4], batches)
+  np.testing.assert_allclose(losses1, losses4, rtol=1e-5)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6), params1, params4)
+
+
+def test_state_is_sharded_over_the_mesh_and_donated():
+  config = tiny_config()
+  config.mesh.data = 4
+  exp = loop.build_experiment(config, jax.devices()[:4])
+  state = exp['init'](jax.random.key(0))
+  batch = shd.to_global(random_batch(config), exp['mesh'])
+  assert batch['image'].sharding.spec == jax.sharding.PartitionSpec('data')
+  assert len(batch['image'].addressable_shards) == 4
+  leaf = jax.tree.leaves(state.params)[0]
+  new_state, _ = exp['step'](state, batch, jax.random.key(0))
+  assert leaf.is_deleted(), 'the old state should be donated to the step'
+  assert jax.tree.leaves(new_state.params)[0].sharding.is_fully_replicated
+
+
+def test_model_gets_minus_lambda_times_the_domain_gradient_and_discriminator_the_plain_one():
+  config = tiny_config()
+  exp = loop.build_experiment(config, jax.devices()[:1])
+  params = exp['init'](jax.random.key(0)).params
+  batch = jax.tree.map(jnp.asarray, random_batch(config))
+  taps = step_lib.parse_taps(config.adversarial.taps, config.adversarial.weight)
+  common = dict(model=exp['model'], discriminators=exp['discriminators'], taps=taps,
+                video_label_weight=0.0)
+
+  def domain_part(params, lam):
+    total, metrics = step_lib.loss_fn(params, batch, lam=lam, **common)
+    return total - metrics['sup_loss']
+
+  def plain_domain(params):  # the same losses without the reversal layer
+    out = step_lib.forward(exp['model'], params['model'], batch['image'], batch['video'])
+    total = 0.0
+    for name, w in taps.items():
+      d = exp['discriminators'][name].apply({'params': params['disc'][name]}, out.taps[name])
+      total += w * step_lib.domain_loss(d[:out.num_images], d[out.num_images:])[0]
+    return total
+
+  lam = 0.37
+  g_rev = jax.grad(domain_part)(params, jnp.float32(lam))
+  g_plain = jax.grad(plain_domain)(params)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, -lam * b, rtol=1e-4, atol=1e-7),
+               g_rev['model'], g_plain['model'])
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-8),
+               g_rev['disc'], g_plain['disc'])
+  assert any(np.abs(x).max() > 0 for x in jax.tree.leaves(g_plain['model']))
+
+
+def test_parse_taps():
+  assert step_lib.parse_taps('stage3:0.5, stage4', 0.1) == {'stage3': 0.5, 'stage4': 0.1}
+  assert step_lib.parse_taps('', 1.0) == {}
+  with pytest.raises(ValueError, match="weight 'x' of tap 'stage3'"):
+    step_lib.parse_taps('stage3:x')
+
+
+def test_bad_configs_fail_before_compiling_with_clear_messages():
+  config = tiny_config()
+  config.adversarial.taps = 'stage9'
+  with pytest.raises(ValueError, match=r"no tap\(s\) \['stage9'\].*available"):
+    loop.build_experiment(config, jax.devices()[:1])
+  config = tiny_config()
+  config.mesh.data = 4
+  config.input.image_batch = 6
+  with pytest.raises(ValueError, match='config.input.image_batch=6 is not divisible by the 4 devices'):
+    loop.build_experiment(config, jax.devices()[:4])
+  config = tiny_config()
+  config.input.clip_len = 9
+  with pytest.raises(ValueError, match='clip_len=9 is longer than the stored clips'):
+    loop.build_experiment(config, jax.devices()[:1])

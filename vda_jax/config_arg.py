@@ -1,0 +1,39 @@
+"""big_vision-style config arguments: 'method=adversarial,width=32' -> ConfigDict."""
+import ml_collections
+
+
+def parse_arg(arg, **defaults):
+  """Parses 'k=v,k2=v2' (values typed like their defaults); unknown keys are errors."""
+  out = ml_collections.ConfigDict(defaults)
+  for item in filter(None, (arg or '').split(',')):
+    key, sep, value = item.partition('=')
+    if not sep:
+      raise ValueError(f'config arg {item!r} is not key=value')
+    if key not in defaults:
+      raise ValueError(f'config arg {key!r} is unknown; expected one of {sorted(defaults)}')
+    kind = type(defaults[key])
+    out[key] = (value.lower() in ('1', 'true', 'yes')) if kind is bool else kind(value)
+  return out
+
+
+def apply_overrides(config, overrides):
+  """Applies 'a.b=value' strings to a (locked) ConfigDict, typed like the existing field."""
+  for item in overrides:
+    key, sep, value = item.partition('=')
+    if not sep:
+      raise ValueError(f'override {item!r} is not key=value')
+    *path, leaf = key.split('.')
+    parent = config
+    for part in path + [leaf]:
+      if part not in parent:
+        raise KeyError(f'override {key!r}: no field {part!r} (valid: {sorted(parent.keys())})')
+      if part != leaf:
+        parent = parent[part]
+    old = parent[leaf]
+    if isinstance(old, bool):
+      parent[leaf] = value.lower() in ('1', 'true', 'yes')
+    elif isinstance(old, tuple):
+      parent[leaf] = tuple(type(old[0])(v) for v in value.strip('()').split(',') if v)
+    else:
+      parent[leaf] = type(old)(value)
+  return config

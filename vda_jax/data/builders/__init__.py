@@ -1,0 +1,1 @@
+"""TFDS builders; importing a module registers its dataset with TFDS."""

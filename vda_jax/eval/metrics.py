@@ -1,0 +1,92 @@
+"""Segmentation metrics: confusion-matrix mIoU and DAVIS J&F (official protocol).
+
+J&F follows the DAVIS toolkit exactly: binary masks (value > 0), J = IoU
+(1 when the union is empty), F = boundary F-measure with boundaries from
+`seg2bmap` and a disk tolerance of ceil(0.008 * image diagonal) pixels.
+"""
+import numpy as np
+from scipy import ndimage
+
+IGNORE_LABEL = 255
+
+
+def confusion_matrix(pred, label, num_classes):
+  """(num_classes, num_classes) counts, rows = truth; pixels labeled 255 are skipped."""
+  pred, label = np.asarray(pred).ravel(), np.asarray(label).ravel()
+  valid = label != IGNORE_LABEL
+  if np.any(label[valid] >= num_classes):
+    raise ValueError(f'label value {label[valid].max()} is outside the '
+                     f'{num_classes} classes (and is not the void label 255)')
+  idx = label[valid].astype(np.int64) * num_classes + pred[valid].astype(np.int64)
+  return np.bincount(idx, minlength=num_classes ** 2).reshape(num_classes, num_classes)
+
+
+def iou_per_class(confusion):
+  """IoU of each class; NaN for a class absent from both truth and prediction."""
+  confusion = np.asarray(confusion, np.float64)
+  tp = np.diag(confusion)
+  union = confusion.sum(0) + confusion.sum(1) - tp
+  with np.errstate(invalid='ignore', divide='ignore'):
+    return np.where(union > 0, tp / union, np.nan)
+
+
+def mean_iou(confusion):
+  return float(np.nanmean(iou_per_class(confusion)))
+
+
+def region_j(pred, truth):
+  """DAVIS J: IoU of binary masks; 1 when both are empty."""
+  pred, truth = np.asarray(pred) > 0, np.asarray(truth) > 0
+  union = np.logical_or(pred, truth).sum()
+  return 1.0 if union == 0 else float(np.logical_and(pred, truth).sum() / union)
+
+
+def seg2bmap(mask):
+  """Boundary pixels: differs from its east, south or south-east neighbour (DAVIS)."""
+  seg = np.asarray(mask) > 0
+  e, s, se = np.zeros_like(seg), np.zeros_like(seg), np.zeros_like(seg)
+  e[:, :-1] = seg[:, 1:]
+  s[:-1, :] = seg[1:, :]
+  se[:-1, :-1] = seg[1:, 1:]
+  b = seg ^ e | seg ^ s | seg ^ se
+  b[-1, :] = seg[-1, :] ^ e[-1, :]
+  b[:, -1] = seg[:, -1] ^ s[:, -1]
+  b[-1, -1] = False
+  return b
+
+
+def _disk(radius):
+  r = int(radius)
+  y, x = np.mgrid[-r:r + 1, -r:r + 1]
+  return x * x + y * y <= r * r
+
+
+def boundary_f(pred, truth, bound_th=0.008):
+  """DAVIS F: boundary F-measure with a tolerance of ceil(bound_th * diagonal) px."""
+  pred, truth = np.asarray(pred) > 0, np.asarray(truth) > 0
+  radius = bound_th if bound_th >= 1 else np.ceil(bound_th * np.linalg.norm(pred.shape))
+  pb, gb = seg2bmap(pred), seg2bmap(truth)
+  disk = _disk(radius)
+  p_dil = ndimage.binary_dilation(pb, structure=disk)
+  g_dil = ndimage.binary_dilation(gb, structure=disk)
+  n_p, n_g = pb.sum(), gb.sum()
+  if n_p == 0 and n_g > 0:
+    precision, recall = 1.0, 0.0
+  elif n_p > 0 and n_g == 0:
+    precision, recall = 0.0, 1.0
+  elif n_p == 0 and n_g == 0:
+    precision, recall = 1.0, 1.0
+  else:
+    precision = np.sum(pb & g_dil) / n_p
+    recall = np.sum(gb & p_dil) / n_g
+  if precision + recall == 0:
+    return 0.0
+  return float(2 * precision * recall / (precision + recall))
+
+
+def j_and_f(preds, truths):
+  """Mean J, mean F and J&F of a list of frame masks (caller picks the scored frames)."""
+  js = [region_j(p, t) for p, t in zip(preds, truths)]
+  fs = [boundary_f(p, t) for p, t in zip(preds, truths)]
+  j, f = float(np.mean(js)), float(np.mean(fs))
+  return {'J': j, 'F': f, 'J&F': 0.5 * (j + f)}

@@ -1,0 +1,27 @@
+"""Trains one configuration.
+
+  python -m vda_jax.main --config=configs/embedded.py:method=adversarial --workdir=runs/adv
+"""
+import json
+
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+from vda_jax.train.loop import train_and_evaluate
+
+config_flags.DEFINE_config_file('config', None, 'Config file (get_config).', lock_config=True)
+flags.DEFINE_string('workdir', None, 'Checkpoints, metrics.jsonl and TensorBoard logs.')
+flags.mark_flags_as_required(['config', 'workdir'])
+
+
+def main(argv):
+  del argv
+  if not flags.FLAGS['verbosity'].present:  # Orbax logs every save at INFO
+    logging.set_verbosity(logging.WARNING)
+  print(flags.FLAGS.config)
+  results = train_and_evaluate(flags.FLAGS.config, flags.FLAGS.workdir)
+  print(json.dumps(results, indent=1, sort_keys=True))
+
+
+if __name__ == '__main__':
+  app.run(main)

@@ -1,0 +1,175 @@
+"""The training loop: data -> jitted step -> logs, evals, checkpoints."""
+import functools
+import logging
+import os
+import time
+
+import grain
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+import tqdm
+
+from vda_jax.adversarial.discriminators import PixelDiscriminator
+from vda_jax.data import datasets, pipeline, synthetic
+from vda_jax.eval.evaluate import evaluate
+from vda_jax.models.registry import build_model
+from vda_jax.models.taps import check_taps
+from vda_jax.train import sharding as shd
+from vda_jax.train.metrics_writer import MetricWriter
+from vda_jax.train.state import init_train_state, make_optimizer
+from vda_jax.train.step import jit_predict, jit_train_step, parse_taps
+
+
+class NonFiniteLossError(FloatingPointError):
+  pass
+
+
+def build_experiment(config, devices=None):
+  """Everything a run needs, checked before anything compiles."""
+  mesh = shd.make_mesh(config.mesh, devices)
+  shd.check_batch_fits(mesh, **{'config.input.image_batch': config.input.image_batch,
+                                'config.input.video_batch': config.input.video_batch,
+                                'config.eval.image_batch': config.eval.image_batch,
+                                'config.eval.clip_batch': config.eval.clip_batch})
+  if config.input.clip_len > config.data.stored_clip_len:
+    raise ValueError(f'config.input.clip_len={config.input.clip_len} is longer than the '
+                     f'stored clips (config.data.stored_clip_len={config.data.stored_clip_len})')
+  model = build_model(config.model, synthetic.NUM_CLASSES)
+  image_shape = (config.data.image_size, config.data.image_size, 3)
+  taps = parse_taps(config.adversarial.taps, config.adversarial.weight)
+  tap_shapes = check_taps(model, (1,) + image_shape, taps)
+  discriminators = {name: PixelDiscriminator(config.adversarial.disc_hidden,
+                                             config.adversarial.disc_depth) for name in taps}
+  tx = make_optimizer(config.optimizer, config.train.steps)
+  init = functools.partial(init_train_state, model=model, discriminators=discriminators,
+                           tx=tx, image_shape=image_shape, tap_shapes=tap_shapes)
+  return dict(mesh=mesh, model=model, discriminators=discriminators, tx=tx,
+              init=jax.jit(init, out_shardings=shd.replicated(mesh)),
+              step=jit_train_step(mesh, model=model, discriminators=discriminators,
+                                  tx=tx, config=config),
+              predict=jit_predict(mesh, model))
+
+
+def train_iterator(config, sources):
+  n, i = jax.process_count(), jax.process_index()
+  data = pipeline.train_dataset(
+      sources['images/train'], sources['videos/train'],
+      image_batch=config.input.image_batch // n, video_batch=config.input.video_batch // n,
+      clip_len=config.input.clip_len, seed=config.seed, shard=pipeline.Shard(i, n),
+      augment=config.input.augment, video_labels=bool(config.train.video_label_weight))
+  return pipeline.train_iterator(data, num_workers=config.input.num_workers,
+                                 prefetch=config.input.prefetch)
+
+
+def checkpoint_manager(workdir, config):
+  return ocp.CheckpointManager(
+      os.path.join(os.path.abspath(workdir), 'checkpoints'),
+      options=ocp.CheckpointManagerOptions(max_to_keep=config.train.keep_checkpoints,
+                                           create=True))
+
+
+def _save(manager, step, state, iterator):
+  manager.save(step, args=ocp.args.Composite(
+      state=ocp.args.StandardSave(state), data=grain.checkpoint.CheckpointSave(iterator)))
+
+
+def _restore(manager, state, iterator):
+  """The latest complete checkpoint into (state, iterator), or state unchanged."""
+  step = manager.latest_step()
+  if step is None:
+    return state
+  abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, state)
+  restored = manager.restore(step, args=ocp.args.Composite(
+      state=ocp.args.StandardRestore(abstract), data=grain.checkpoint.CheckpointRestore(iterator)))
+  logging.info('resumed from step %d', step)
+  return restored['state']
+
+
+def restore_state(config, workdir, step=None, devices=None):
+  """The TrainState saved in `workdir` (latest step unless `step`), without the data state."""
+  exp = build_experiment(config, devices)
+  manager = checkpoint_manager(workdir, config)
+  step = manager.latest_step() if step is None else step
+  if step is None:
+    raise FileNotFoundError(f'no checkpoint in {manager.directory}')
+  abstract = jax.eval_shape(exp['init'], jax.random.key(0))
+  sharding = shd.replicated(exp['mesh'])
+  abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding), abstract)
+  state = manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract)))['state']
+  manager.close()
+  return state
+
+
+def _mean_metrics(pending):
+  """Means over the window, after checking every step's losses are finite."""
+  for step, m in pending:
+    bad = [k for k, v in m.items() if 'loss' in k and not np.isfinite(v)]
+    if bad:
+      return step, bad, None
+  keys = pending[-1][1].keys()
+  return None, None, {k: float(np.mean([m[k] for _, m in pending])) for k in keys}
+
+
+def train_and_evaluate(config, workdir, devices=None):
+  """Trains per `config` into `workdir` (resuming if it holds checkpoints); returns final eval."""
+  exp = build_experiment(config, devices)
+  sources = datasets.load_sources(config.data)
+  state = exp['init'](jax.random.key(config.seed))
+  iterator = train_iterator(config, sources)
+  manager = checkpoint_manager(workdir, config)
+  state = _restore(manager, state, iterator)
+  writer = MetricWriter(workdir)
+  eval_fn = functools.partial(
+      evaluate, exp['predict'], sources=sources, sharding=shd.batch_sharding(exp['mesh']),
+      class_names=synthetic.CLASS_NAMES, image_batch=config.eval.image_batch,
+      clip_batch=config.eval.clip_batch)
+  rng = jax.random.key(config.seed + 1)
+  first, total = int(state.step), config.train.steps
+  pending, results = [], {}
+  clock = {'time': time.perf_counter(), 'step': first}
+
+  def flush():
+    """Pulls the pending metrics to the host (the only sync), checks them, logs means."""
+    if not pending:
+      return
+    host = [(s, jax.device_get(m)) for s, m in pending]
+    pending.clear()
+    bad_step, bad_keys, means = _mean_metrics(host)
+    if bad_step is not None:
+      last = manager.latest_step()
+      raise NonFiniteLossError(
+          f'non-finite {bad_keys} at step {bad_step}; last good checkpoint: '
+          f'{"step %d in %s" % (last, manager.directory) if last is not None else "none"}. '
+          'Nothing was saved after it.')
+    now = time.perf_counter()  # includes input waits; evals and saves are excluded below
+    means['steps_per_sec'] = (host[-1][0] - clock['step']) / (now - clock['time'])
+    clock.update(time=now, step=host[-1][0])
+    writer.write(host[-1][0], means)
+    progress.set_postfix(sup=f"{means['sup_loss']:.3f}", refresh=False)
+
+  with tqdm.tqdm(total=total, initial=first, desc='train', disable=jax.process_index() != 0,
+                 mininterval=2.0) as progress:
+    for step in range(first + 1, total + 1):
+      batch = shd.to_global(next(iterator), exp['mesh'])
+      state, metrics = exp['step'](state, batch, jax.random.fold_in(rng, step))
+      pending.append((step, metrics))
+      progress.update()
+      last = step == total
+      if step % config.train.log_every == 0 or last:
+        flush()
+      if step % config.train.eval_every == 0 or last:
+        flush()
+        results = eval_fn(state.params['model'])
+        writer.write(step, results)
+        clock['time'] = time.perf_counter()
+      if step % config.train.checkpoint_every == 0 or last:
+        flush()  # never checkpoint a state whose losses were not checked
+        _save(manager, step, state, iterator)
+        clock['time'] = time.perf_counter()
+  manager.wait_until_finished()
+  manager.close()
+  writer.close()
+  if not results and first == total:  # already finished: score the restored state
+    results = eval_fn(state.params['model'])
+  return results

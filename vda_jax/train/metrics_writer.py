@@ -1,0 +1,38 @@
+"""Scalars to metrics.jsonl and TensorBoard, from process 0 only."""
+import json
+import os
+
+import jax
+import numpy as np
+
+
+class MetricWriter:
+
+  def __init__(self, workdir):
+    self._active = jax.process_index() == 0
+    if self._active:
+      import tensorboardX  # pylint: disable=g-import-not-at-top
+      os.makedirs(workdir, exist_ok=True)
+      self._jsonl = open(os.path.join(workdir, 'metrics.jsonl'), 'a')
+      self._tb = tensorboardX.SummaryWriter(os.path.join(workdir, 'tensorboard'))
+
+  def write(self, step, scalars):
+    if not self._active:
+      return
+    scalars = {k: float(np.asarray(v)) for k, v in scalars.items()}
+    self._jsonl.write(json.dumps({'step': int(step), **scalars}) + '\n')
+    self._jsonl.flush()
+    for k, v in scalars.items():
+      self._tb.add_scalar(k, v, step)
+    self._tb.flush()
+
+  def close(self):
+    if self._active:
+      self._jsonl.close()
+      self._tb.close()
+
+
+def read_metrics(workdir):
+  """All rows of a run's metrics.jsonl."""
+  with open(os.path.join(workdir, 'metrics.jsonl')) as f:
+    return [json.loads(line) for line in f]
