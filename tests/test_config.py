@@ -1,0 +1,67 @@
+"""Configs: command-line overrides work, typos are errors."""
+from absl import flags
+import pytest
+from ml_collections import config_flags
+
+from conftest import ROOT
+from vda_jax.config_arg import apply_overrides, parse_arg
+from vda_jax.experiment import load_config_module
+
+CONFIG = str(ROOT / 'configs' / 'embedded.py')
+
+
+def parse(*args):
+  argv = ['prog', *args]
+  fv = flags.FlagValues()
+  config_flags.DEFINE_config_file('config', None, 'config', flag_values=fv, lock_config=True,
+                                  sys_argv=argv)
+  fv(argv)
+  return fv.config
+
+
+def test_command_line_overrides_reach_the_config():
+  c = parse(f'--config={CONFIG}:method=source_only', '--config.train.steps=200',
+            '--config.adversarial.taps=stem:0.5,stage4', '--config.data.artifacts.blur=0.3')
+  assert c.method == 'source_only'
+  assert c.train.steps == 200
+  assert c.adversarial.taps == 'stem:0.5,stage4'
+  assert c.data.artifacts.blur == 0.3
+
+
+def test_unknown_key_on_the_command_line_is_an_error():
+  with pytest.raises(Exception, match='stpes'):
+    parse(f'--config={CONFIG}', '--config.train.stpes=200')
+
+
+def test_locked_config_rejects_new_fields_in_code():
+  c = load_config_module(CONFIG).get_config('')
+  with pytest.raises(AttributeError, match='lr_decay'):
+    c.optimizer.lr_decay = 0.5
+
+
+def test_methods_set_their_losses():
+  get = load_config_module(CONFIG).get_config
+  assert get('method=source_only').adversarial.taps == ''
+  assert get('method=adversarial').adversarial.taps != ''
+  assert get('method=upper_bound').train.video_label_weight > 0
+  with pytest.raises(ValueError, match="method='dann'"):
+    get('method=dann')
+
+
+def test_parse_arg_types_and_errors():
+  a = parse_arg('seed=3,method=x', seed=0, method='y', fast=False)
+  assert a.seed == 3 and a.method == 'x' and a.fast is False
+  with pytest.raises(ValueError, match="config arg 'sed' is unknown"):
+    parse_arg('sed=3', seed=0)
+  with pytest.raises(ValueError, match='is not key=value'):
+    parse_arg('seed', seed=0)
+
+
+def test_apply_overrides_types_and_errors():
+  c = load_config_module(CONFIG).get_config('')
+  apply_overrides(c, ['train.steps=7', 'model.stage_widths=(1,2)', 'optimizer.lr=0.5'])
+  assert c.train.steps == 7 and c.model.stage_widths == (1, 2) and c.optimizer.lr == 0.5
+  with pytest.raises(KeyError, match="no field 'stepz'"):
+    apply_overrides(c, ['train.stepz=1'])
+  with pytest.raises(ValueError, match="invalid literal"):
+    apply_overrides(c, ['train.steps=many'])

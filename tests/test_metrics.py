@@ -1,0 +1,61 @@
+"""mIoU by hand; DAVIS J&F against the official toolkit's numbers on real frames."""
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import SHARED_DATA
+from vda_jax.eval import metrics
+
+DAVIS = SHARED_DATA / 'davis2016-sample'
+
+
+def test_confusion_and_miou_by_hand():
+  label = np.array([[0, 0, 1, 1], [2, 2, 255, 255]])
+  pred = np.array([[0, 1, 1, 1], [2, 0, 2, 0]])
+  c = metrics.confusion_matrix(pred, label, 3)
+  np.testing.assert_array_equal(c, [[1, 1, 0], [0, 2, 0], [1, 0, 1]])
+  # IoU: class 0 = 1/(2+2-1)=1/3, class 1 = 2/(2+3-2)=2/3, class 2 = 1/(2+1-1)=1/2.
+  np.testing.assert_allclose(metrics.iou_per_class(c), [1 / 3, 2 / 3, 1 / 2])
+  assert metrics.mean_iou(c) == pytest.approx((1 / 3 + 2 / 3 + 1 / 2) / 3)
+
+
+def test_absent_class_is_excluded_and_bad_labels_are_errors():
+  c = metrics.confusion_matrix(np.zeros((2, 2)), np.zeros((2, 2)), 3)
+  assert np.isnan(metrics.iou_per_class(c)[1:]).all()
+  assert metrics.mean_iou(c) == 1.0
+  with pytest.raises(ValueError, match='label value 7 is outside the 3 classes'):
+    metrics.confusion_matrix(np.zeros(2), np.array([7, 0]), 3)
+
+
+def test_j_and_f_edge_cases():
+  empty, square = np.zeros((20, 20)), np.zeros((20, 20))
+  square[5:15, 5:15] = 1
+  assert metrics.region_j(empty, empty) == 1.0
+  assert metrics.boundary_f(empty, empty) == 1.0
+  assert metrics.boundary_f(empty, square) == 0.0   # P=1, R=0
+  assert metrics.boundary_f(square, empty) == 0.0   # P=0, R=1
+  assert metrics.region_j(square, square) == 1.0 and metrics.boundary_f(square, square) == 1.0
+  shifted = np.roll(square, 1, axis=1)
+  assert metrics.region_j(square, shifted) == pytest.approx(90 / 110)
+  assert metrics.boundary_f(square, shifted, bound_th=1) == 1.0  # within 1 px tolerance
+  assert metrics.boundary_f(square, np.roll(square, 5, axis=1), bound_th=1) < 1.0
+
+
+@pytest.mark.skipif(not DAVIS.exists(), reason='needs ../shared/data/davis2016-sample')
+def test_j_and_f_match_the_official_davis_toolkit_on_every_frame():
+  reference = json.loads((DAVIS / 'reference_jf_osvos.json').read_text())['sequences']
+  assert set(reference) == {'blackswan', 'car-shadow'}
+  for seq, ref in reference.items():
+    preds, truths = [], []
+    for i, frame in enumerate(ref['frames']):
+      pred = np.array(Image.open(DAVIS / 'predictions-osvos' / seq / frame))
+      truth = np.array(Image.open(DAVIS / 'Annotations' / '480p' / seq / frame))
+      assert abs(metrics.region_j(pred, truth) - ref['J'][i]) < 1e-3, (seq, frame)
+      assert abs(metrics.boundary_f(pred, truth) - ref['F'][i]) < 1e-3, (seq, frame)
+      preds.append(pred)
+      truths.append(truth)
+    seq_scores = metrics.j_and_f(preds, truths)
+    assert seq_scores['J'] == pytest.approx(ref['J_mean'], abs=1e-3)
+    assert seq_scores['F'] == pytest.approx(ref['F_mean'], abs=1e-3)
