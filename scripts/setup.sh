@@ -1,9 +1,18 @@
 #!/usr/bin/env bash
-# Creates .venv (if missing) and installs vda_jax with its test extra into it.
+# Creates .venv (if missing) and installs vda_jax into it.
+#   setup.sh        the library
+#   setup.sh test   + pytest and the optional PyTorch extra (reference network, checkpoint conversion)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
 if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+pip_install() { .venv/bin/python -m pip install --quiet --disable-pip-version-check "$@"; }
+if [ "${1:-}" = test ]; then
+  pip_install -e '.[test]'
+  # The CPU build; an unpinned torch would pull a multi-GB CUDA wheel.
+  .venv/bin/python -c 'import torch' 2>/dev/null || pip_install "torch==${TORCH_VERSION:-2.13.0}"
+else
+  pip_install -e .
+fi

@@ -13,17 +13,18 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / 'shared' / 'data'
 
 
-def tiny_config(method='adversarial', data_dir='', **arg):
+def tiny_config(method='adversarial', data_dir='', model='cnn2d', **arg):
   """The embedded config shrunk for CPU tests: 32 px, small model, few steps."""
   from vda_jax.experiment import load_config_module
   extra = ''.join(f',{k}={v}' for k, v in arg.items())
   config = load_config_module(str(ROOT / 'configs' / 'embedded.py')).get_config(
-      f'method={method}{extra}')
+      f'method={method},model={model}{extra}')
   config.data.update(data_dir=data_dir, image_size=32, stored_clip_len=4,
                      num_train_images=64, num_test_images=16,
                      num_train_clips=16, num_test_clips=8)
   config.input.update(image_batch=8, video_batch=4, clip_len=2, prefetch=0)
-  config.model.update(width=8, stage_widths=(1, 2, 2, 4))
+  if model.startswith('cnn'):
+    config.model.update(width=8, stage_widths=(1, 2, 2, 4))
   config.adversarial.taps = 'stage2,stage4' if method == 'adversarial' else ''
   config.optimizer.update(warmup_steps=5, lr=1e-2)
   config.train.update(steps=20, log_every=5, eval_every=20, checkpoint_every=10)

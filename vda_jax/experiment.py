@@ -64,9 +64,10 @@ def markdown_table(rows):
   lines = ['| method | seeds | image mIoU | video mIoU | gap (img-vid) | video J&F | gap recovered |',
            '|---|---|---|---|---|---|---|']
   for r in rows:
+    recovered = '—' if np.isnan(r['recovered']) else f"{100 * r['recovered']:.1f}%"
     lines.append(f"| {r['method']} | {r['seeds']} | {cell(r, 'image/mIoU')} | "
                  f"{cell(r, 'video/mIoU')} | {r['gap']:.3f} | {cell(r, 'video/J&F')} | "
-                 f"{100 * r['recovered']:.1f}% |")
+                 f"{recovered} |")
   return '\n'.join(lines)
 
 

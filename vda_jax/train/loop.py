@@ -13,6 +13,7 @@ import tqdm
 from vda_jax.adversarial.discriminators import PixelDiscriminator
 from vda_jax.data import datasets, pipeline, synthetic
 from vda_jax.eval.evaluate import evaluate
+from vda_jax.models import pretrained
 from vda_jax.models.registry import build_model
 from vda_jax.models.taps import check_taps
 from vda_jax.train import sharding as shd
@@ -36,19 +37,32 @@ def build_experiment(config, devices=None):
     raise ValueError(f'config.input.clip_len={config.input.clip_len} is longer than the '
                      f'stored clips (config.data.stored_clip_len={config.data.stored_clip_len})')
   model = build_model(config.model, synthetic.NUM_CLASSES)
-  image_shape = (config.data.image_size, config.data.image_size, 3)
+  s = config.data.image_size
+  input_shape = (1, config.input.clip_len, s, s, 3) if model.temporal else (1, s, s, 3)
   taps = parse_taps(config.adversarial.taps, config.adversarial.weight)
-  tap_shapes = check_taps(model, (1,) + image_shape, taps)
+  tap_shapes = check_taps(model, input_shape, taps)
   discriminators = {name: PixelDiscriminator(config.adversarial.disc_hidden,
                                              config.adversarial.disc_depth) for name in taps}
   tx = make_optimizer(config.optimizer, config.train.steps)
   init = functools.partial(init_train_state, model=model, discriminators=discriminators,
-                           tx=tx, image_shape=image_shape, tap_shapes=tap_shapes)
+                           tx=tx, input_shape=input_shape, tap_shapes=tap_shapes)
   return dict(mesh=mesh, model=model, discriminators=discriminators, tx=tx,
               init=jax.jit(init, out_shardings=shd.replicated(mesh)),
               step=jit_train_step(mesh, model=model, discriminators=discriminators,
                                   tx=tx, config=config),
-              predict=jit_predict(mesh, model))
+              predict=jit_predict(mesh, model, config.input.clip_len, config.model.image_as_clip))
+
+
+def init_state(exp, config):
+  """Fresh state, with pretrained backbone weights when config.model.pretrained names a file."""
+  state = exp['init'](jax.random.key(config.seed))
+  if not config.model.pretrained:
+    return state
+  model_params, loaded = pretrained.load_into(jax.device_get(state.params['model']),
+                                              config.model.pretrained)
+  logging.info('loaded %d pretrained entries from %s', len(loaded), config.model.pretrained)
+  params = {**state.params, 'model': model_params}
+  return state.replace(params=jax.device_put(params, shd.replicated(exp['mesh'])))
 
 
 def train_iterator(config, sources):
@@ -115,7 +129,7 @@ def train_and_evaluate(config, workdir, devices=None):
   """Trains per `config` into `workdir` (resuming if it holds checkpoints); returns final eval."""
   exp = build_experiment(config, devices)
   sources = datasets.load_sources(config.data)
-  state = exp['init'](jax.random.key(config.seed))
+  state = init_state(exp, config)
   iterator = train_iterator(config, sources)
   manager = checkpoint_manager(workdir, config)
   state = _restore(manager, state, iterator)

@@ -22,10 +22,11 @@ def make_optimizer(opt_config, total_steps):
                      optax.adamw(lr, b1=opt_config.b1, weight_decay=opt_config.weight_decay))
 
 
-def init_train_state(rng, model, discriminators, tx, image_shape, tap_shapes):
-  """Fresh state. `tap_shapes` maps each attached tap to its feature shape."""
+def init_train_state(rng, model, discriminators, tx, input_shape, tap_shapes):
+  """Fresh state. `input_shape` is one model input (a frame or a clip, with a
+  batch axis); `tap_shapes` maps each attached tap to its feature shape."""
   model_rng, *disc_rngs = jax.random.split(rng, 1 + len(discriminators))
-  model_params = model.init(model_rng, jnp.zeros((1,) + tuple(image_shape), jnp.uint8))['params']
+  model_params = model.init(model_rng, jnp.zeros(input_shape, jnp.uint8))['params']
   disc_params = {
       name: disc.init(r, jnp.zeros((1, tap_shapes[name].shape[-1]), jnp.float32))['params']
       for r, (name, disc) in zip(disc_rngs, sorted(discriminators.items()))}

@@ -5,11 +5,13 @@ over model and discriminators together is the adversarial game: each
 discriminator descends its domain loss, while the reversed gradient makes the
 network ascend it at the tapped features.
 """
-import dataclasses
 import functools
+
+import flax.struct
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from vda_jax.adversarial.grl import grad_reverse, grl_scale
 from vda_jax.adversarial.losses import domain_loss, segmentation_loss
@@ -30,35 +32,70 @@ def parse_taps(spec, default_weight=1.0):
   return taps
 
 
-@dataclasses.dataclass(frozen=True)
-class DomainOutputs:
+class DomainOutputs(flax.struct.PyTreeNode):
   image_logits: jax.Array   # (B, H, W, C)
-  video_logits: jax.Array   # (B*T, H, W, C), frames of all clips
-  taps: dict                # name -> features of images then video frames
-  num_images: int
+  video_logits: jax.Array   # (B, T, H, W, C)
+  image_taps: dict          # tap name -> image features
+  video_taps: dict          # tap name -> video features (per frame or per clip)
 
 
-def forward(model, params, images, clips):
-  """Runs a per-frame model on images and on every frame of the clips, in one pass."""
-  frames = clips.reshape((-1,) + clips.shape[2:])
-  logits, taps = apply_with_taps(model, params, jnp.concatenate([images, frames]))
-  n = images.shape[0]
-  return DomainOutputs(logits[:n], logits[n:], taps, n)
+def model_input(model, x, clip_len, image_as_clip='repeat'):
+  """What `model` eats: 2D models take frames, temporal ones take clips.
+
+  For a temporal model an image becomes a static clip: repeated `clip_len`
+  times ('repeat') or a clip of one frame ('single').
+  """
+  is_clip = x.ndim == 5
+  if not getattr(model, 'temporal', False):
+    return x.reshape((-1,) + x.shape[-3:]) if is_clip else x
+  if is_clip:
+    return x
+  if image_as_clip not in ('repeat', 'single'):
+    raise ValueError(f"config.model.image_as_clip={image_as_clip!r}; expected 'repeat' or 'single'")
+  return jnp.repeat(x[:, None], clip_len if image_as_clip == 'repeat' else 1, axis=1)
 
 
-def loss_fn(params, batch, *, model, discriminators, taps, lam, video_label_weight):
-  out = forward(model, params['model'], batch['image'], batch['video'])
+def model_output(model, logits, x):
+  """Logits back in the shape of the input x: images (B, H, W, C), clips (B, T, H, W, C)."""
+  if x.ndim == 5:
+    return logits.reshape(x.shape[:2] + logits.shape[-3:])
+  if getattr(model, 'temporal', False):
+    return jnp.mean(logits, axis=1)  # a static clip's frames vote
+  return logits
+
+
+def _apply_each(model, params, inputs):
+  """apply_with_taps on each input; one concatenated pass when their shapes agree."""
+  if any(x.shape[1:] != inputs[0].shape[1:] for x in inputs):
+    return [apply_with_taps(model, params, x) for x in inputs]
+  logits, taps = apply_with_taps(model, params, jnp.concatenate(inputs))
+  cuts = np.cumsum([x.shape[0] for x in inputs])[:-1]
+  split = lambda t: jnp.split(t, cuts)
+  parts = {k: split(v) for k, v in taps.items()}
+  return [(l, {k: v[i] for k, v in parts.items()}) for i, l in enumerate(split(logits))]
+
+
+def forward(model, params, images, clips, image_as_clip='repeat'):
+  """Runs the model on images and on clips (frame by frame for 2D models)."""
+  inputs = [model_input(model, images, clips.shape[1], image_as_clip), model_input(model, clips, 0)]
+  (img_logits, img_taps), (vid_logits, vid_taps) = _apply_each(model, params, inputs)
+  return DomainOutputs(model_output(model, img_logits, images),
+                       model_output(model, vid_logits, clips), img_taps, vid_taps)
+
+
+def loss_fn(params, batch, *, model, discriminators, taps, lam, video_label_weight,
+            image_as_clip='repeat'):
+  out = forward(model, params['model'], batch['image'], batch['video'], image_as_clip)
   sup = segmentation_loss(out.image_logits, batch['label'])
   total, metrics = sup, {'sup_loss': sup}
   if video_label_weight:  # the supervised upper bound: video masks are labels too
-    video_labels = batch['video_label'].reshape((-1,) + batch['video_label'].shape[2:])
-    video_sup = segmentation_loss(out.video_logits, video_labels)
+    video_sup = segmentation_loss(out.video_logits, batch['video_label'])
     total += video_label_weight * video_sup
     metrics['video_sup_loss'] = video_sup
   for name, weight in taps.items():
-    features = grad_reverse(out.taps[name], lam)
-    d_logits = discriminators[name].apply({'params': params['disc'][name]}, features)
-    loss, acc = domain_loss(d_logits[:out.num_images], d_logits[out.num_images:])
+    disc = lambda x: discriminators[name].apply({'params': params['disc'][name]},
+                                                grad_reverse(x, lam))
+    loss, acc = domain_loss(disc(out.image_taps[name]), disc(out.video_taps[name]))
     total += weight * loss
     metrics[f'domain_loss/{name}'] = loss
     metrics[f'disc_acc/{name}'] = acc
@@ -74,7 +111,8 @@ def train_step(state, batch, rng, *, model, discriminators, tx, config):
   grad_fn = jax.value_and_grad(functools.partial(
       loss_fn, model=model, discriminators=discriminators,
       taps=parse_taps(config.adversarial.taps, config.adversarial.weight),
-      lam=lam, video_label_weight=config.train.video_label_weight), has_aux=True)
+      lam=lam, video_label_weight=config.train.video_label_weight,
+      image_as_clip=config.model.image_as_clip), has_aux=True)
   (_, metrics), grads = grad_fn(state.params, batch)
   updates, opt_state = tx.update(grads, state.opt_state, state.params)
   params = jax.tree.map(lambda p, u: p + u, state.params, updates)
@@ -94,11 +132,10 @@ def jit_train_step(mesh, **static):
                  donate_argnums=(0,))
 
 
-def jit_predict(mesh, model):
-  """Class map (argmax) for a batch of images or clips (frames predicted one by one)."""
+def jit_predict(mesh, model, clip_len, image_as_clip='repeat'):
+  """Class map (argmax) for a batch of images (B, H, W, 3) or clips (B, T, H, W, 3)."""
   def predict(params, x):
-    frames = x.reshape((-1,) + x.shape[-3:])
-    logits, _ = apply_with_taps(model, params, frames)
-    return jnp.argmax(logits, -1).astype(jnp.uint8).reshape(x.shape[:-1])
+    logits, _ = apply_with_taps(model, params, model_input(model, x, clip_len, image_as_clip))
+    return jnp.argmax(model_output(model, logits, x), -1).astype(jnp.uint8)
   return jax.jit(predict, in_shardings=(shd.replicated(mesh), shd.batch_sharding(mesh)),
                  out_shardings=shd.replicated(mesh))

@@ -1,0 +1,86 @@
+"""Converted MiT checkpoints reproduce the source network; bad files are clear errors."""
+import os
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from conftest import ROOT
+from vda_jax.models import pretrained
+from vda_jax.models.registry import build_model
+from vda_jax.models.segformer import SIZES
+from vda_jax.models.taps import apply_with_taps
+
+
+@pytest.mark.parametrize('size', ['nano', 'b0'])
+def test_converted_mit_checkpoint_reproduces_the_pytorch_network(tmp_path, size):
+  torch = pytest.importorskip('torch')
+  import torch_mit  # pylint: disable=g-import-not-at-top
+  s = SIZES[size]
+  torch.manual_seed(0)
+  source = torch_mit.MixVisionTransformer(s['dims'], s['heads'], s['depths'], s['sr_ratios']).eval()
+  for p in source.parameters():  # random, not init-shaped, so every weight matters
+    p.data.normal_(0, 0.2)
+  checkpoint = tmp_path / f'mit_{size}.pth'
+  torch.save({'state_dict': source.state_dict()}, checkpoint)
+  npz = tmp_path / f'mit_{size}.npz'
+  subprocess.run([sys.executable, str(ROOT / 'scripts' / 'convert_mit_weights.py'),
+                  f'--input={checkpoint}', f'--output={npz}'], check=True, capture_output=True,
+                 env={**os.environ, 'PYTHONPATH': str(ROOT)})
+
+  model = build_model({'name': 'segformer', 'size': size}, num_classes=5)
+  pixels = np.random.default_rng(0).integers(0, 256, (2, 64, 64, 3), np.uint8)
+  params = jax.jit(model.init)(jax.random.key(0), jnp.asarray(pixels))['params']
+  params, loaded = pretrained.load_into(params, str(npz))
+  assert 'block1_0/attn/q/kernel' in loaded and not any(k.startswith('linear_') for k in loaded)
+  _, taps = jax.jit(lambda p, x: apply_with_taps(model, p, x))(params, jnp.asarray(pixels))
+  with torch.no_grad():
+    x = torch.from_numpy(pixels.astype(np.float32) / 127.5 - 1.0).permute(0, 3, 1, 2)
+    expected = [o.permute(0, 2, 3, 1).numpy() for o in source(x)]
+  for i, e in enumerate(expected):
+    np.testing.assert_allclose(np.asarray(taps[f'stage{i + 1}']), e, atol=2e-4, rtol=1e-4)
+
+
+def test_loading_rejects_wrong_shapes_and_unknown_entries(tmp_path):
+  model = build_model({'name': 'segformer', 'size': 'nano'}, num_classes=5)
+  params = jax.eval_shape(model.init, jax.random.key(0), jnp.zeros((1, 32, 32, 3), jnp.uint8))['params']
+  bad = tmp_path / 'bad.npz'
+  np.savez(bad, **{'block1_0/attn/q/kernel': np.zeros((3, 3))})
+  with pytest.raises(ValueError, match=r"bad.npz: entry 'block1_0/attn/q/kernel' has shape \(3, 3\), the model expects \(16, 16\)"):
+    pretrained.load_into(params, str(bad))
+  np.savez(bad, **{'encoder/nope': np.zeros(3)})
+  with pytest.raises(ValueError, match='1 entries have no place in the model'):
+    pretrained.load_into(params, str(bad))
+
+
+def test_temporal_model_takes_image_weights_and_keeps_its_new_layers(tmp_path):
+  image_model = build_model({'name': 'segformer', 'size': 'nano'}, num_classes=5)
+  video_model = build_model({'name': 'segformer_st', 'size': 'nano'}, num_classes=5)
+  p2d = jax.jit(image_model.init)(jax.random.key(1), jnp.zeros((1, 32, 32, 3), jnp.uint8))['params']
+  p3d = jax.jit(video_model.init)(jax.random.key(2), jnp.zeros((1, 2, 32, 32, 3), jnp.uint8))['params']
+  npz = tmp_path / 'image.npz'
+  pretrained.save_npz(p2d, npz)
+  loaded, names = pretrained.load_into(p3d, str(npz))
+  np.testing.assert_array_equal(loaded['block1_0']['attn']['q']['kernel'], p2d['block1_0']['attn']['q']['kernel'])
+  np.testing.assert_array_equal(loaded['block1_0']['temporal_attn']['qkv']['kernel'],
+                                p3d['block1_0']['temporal_attn']['qkv']['kernel'])
+  assert len(names) == len(jax.tree.leaves(p2d))
+
+
+def test_config_pretrained_path_reaches_the_train_state(tmp_path):
+  from conftest import tiny_config  # pylint: disable=g-import-not-at-top
+  from vda_jax.train import loop  # pylint: disable=g-import-not-at-top
+  config = tiny_config(model='segformer')
+  exp = loop.build_experiment(config, jax.devices()[:1])
+  donor = jax.device_get(loop.init_state(exp, config).params['model'])
+  donor = jax.tree.map(lambda x: x + 1.0, donor)
+  npz = tmp_path / 'donor.npz'
+  pretrained.save_npz({k: v for k, v in donor.items() if k.startswith('block')}, npz)
+  config.model.pretrained = str(npz)
+  state = loop.init_state(exp, config)
+  got = jax.device_get(state.params['model'])
+  np.testing.assert_array_equal(got['block1_0']['mlp']['fc1']['kernel'], donor['block1_0']['mlp']['fc1']['kernel'])
+  assert not np.array_equal(got['linear_pred']['kernel'], donor['linear_pred']['kernel'])
