@@ -1,16 +1,24 @@
 r"""The embedded image->video benchmark (procedural; built on first use, no download).
 
-Methods (the `method=` arg):
+Methods (the `method=` arg); every one is the same train step, configured:
   source_only  supervised on labeled images only
-  adversarial  + gradient-reversed domain loss at the taps in adversarial.taps
+  adversarial  + global gradient-reversed domain loss at the shallowest tap (DANN)
+  clustered    + the clustered domain loss at the shallowest tap (k-means on its
+               features, one discriminator per cluster)
+  adaptsegnet  + output-space adversarial at two levels: 'logits' and an
+               auxiliary classifier on stage3 (Tsai et al., 2018)
+  minent       + entropy minimisation on video predictions (ADVENT's MinEnt)
+  cdan         + conditional adversarial on decoder features x predictions (CDAN)
   upper_bound  + supervised loss on videos/train masks (uses video labels)
+Global and clustered terms combine at different taps, e.g.
+  --config.adversarial.clustered.taps=patch_embed --config.adversarial.taps=stage4
 
 Architectures (the `model=` arg): cnn2d, cnn3d, segformer, segformer_st;
 `size=tiny` (CPU) or `size=base` (accelerators).
 
 Train one method:
   python -m vda_jax.main --config=configs/embedded.py:method=adversarial,model=segformer \
-      --workdir=runs/adv --config.train.steps=1200
+      --workdir=runs/adv --config.train.steps=1000
 Compare methods (the README's main job):
   python scripts/experiment.py --config=configs/embedded.py --workdir=runs/default
 """
@@ -18,7 +26,8 @@ import ml_collections
 
 from vda_jax.config_arg import parse_arg
 
-METHODS = ('source_only', 'adversarial', 'upper_bound')
+METHODS = ('source_only', 'adversarial', 'clustered', 'adaptsegnet', 'minent', 'cdan',
+           'upper_bound')
 
 # Architecture fields by size: 'tiny' trains on CPU in minutes, 'base' is for accelerators.
 CNN = {'tiny': dict(width=16, stage_widths=(1, 2, 4, 8), blocks_per_stage=1),
@@ -68,22 +77,38 @@ def get_config(arg=None):
       image_as_clip='repeat',   # temporal models: an image is a static clip ('repeat' T times or 'single')
       pretrained='',            # .npz of backbone weights (scripts/convert_mit_weights.py)
   )
+  weight = 0.1                # default weight of each tap's domain loss
+  shallow = DEFAULT_TAPS[arg.model]
   c.adversarial = dict(
-      taps=DEFAULT_TAPS[arg.model] if arg.method == 'adversarial' else '',  # 'name[:weight],...'
-      weight=0.1,               # default weight of each tap's domain loss
+      # Taps take 'name[:weight],...'; '' = off.
+      taps={'adversarial': shallow,
+            'adaptsegnet': f'logits,aux_logits:{weight / 5}'}.get(arg.method, ''),
+      weight=weight,
       lambda_schedule='dann',   # 'dann' ramp or 'constant'
       lambda_max=1.0,
       disc_hidden=64,
       disc_depth=2,
+      output_softmax=True,      # 'logits'/'aux_logits' taps reach discriminators as probabilities
+      clustered=dict(
+          taps=shallow if arg.method == 'clustered' else '',
+          num_clusters=8,
+          momentum=0.9,         # EMA of the centroids (mini-batch k-means)
+          mode='per_cluster',   # 'per_cluster' discriminator heads, or one 'conditioned' on the id
+          normalize=True,       # cluster L2-normalised features (their direction)
+      ),
+      cdan_taps='decoder' if arg.method == 'cdan' else '',
+      entropy_weight=0.1 if arg.method == 'minent' else 0.0,
+      aux_tap='stage3' if arg.method == 'adaptsegnet' else '',  # AdaptSegNet's auxiliary classifier
+      aux_weight=0.1,           # its supervised loss weight
   )
   c.optimizer = dict(lr=2e-3, warmup_steps=100, final_lr_fraction=0.05,
-                     weight_decay=1e-4, b1=0.9, grad_clip=1.0)
+                     weight_decay=1e-4, b1=0.9, eps=1e-8, grad_clip=1.0)
   c.train = dict(
-      steps=1200,
+      steps=1000,
       video_label_weight=1.0 if arg.method == 'upper_bound' else 0.0,
       log_every=50,
-      eval_every=600,
-      checkpoint_every=600,
+      eval_every=500,
+      checkpoint_every=500,
       keep_checkpoints=2,
   )
   c.eval = dict(image_batch=32, clip_batch=8)

@@ -1,7 +1,14 @@
-r"""Trains several methods (x seeds) on one config and prints the image->video gap table.
+r"""Trains a grid (models x methods x seeds) on one config; writes the results table,
+the gap analysis, the domain probe and plots.
 
-  python scripts/experiment.py --config=configs/embedded.py --workdir=runs/default \
-      --methods=source_only,adversarial --seeds=0 --set train.steps=1200
+The README's small grid (about 20 minutes on a 2-core CPU):
+  python scripts/experiment.py --workdir=runs/grid --models=segformer \
+      --methods=source_only,adversarial,clustered,upper_bound --seeds=0,1,2 \
+      --set train.steps=300 --analysis
+The full grid (hours on CPU):
+  python scripts/experiment.py --workdir=runs/full --models=cnn2d,cnn3d,segformer,segformer_st \
+      --methods=source_only,adversarial,clustered,adaptsegnet,minent,cdan,upper_bound \
+      --seeds=0,1,2 --analysis
 
 Re-running with the same workdir resumes unfinished runs and re-scores finished ones.
 """
@@ -11,9 +18,12 @@ from vda_jax import experiment
 
 flags.DEFINE_string('config', 'configs/embedded.py', 'Config file with get_config(arg).')
 flags.DEFINE_string('workdir', 'runs/default', 'One sub-directory per run goes here.')
+flags.DEFINE_list('models', ['cnn2d'], 'Values of the model= config arg.')
 flags.DEFINE_list('methods', ['source_only', 'adversarial'], 'Values of the method= config arg.')
 flags.DEFINE_list('seeds', ['0'], 'Run seeds.')
 flags.DEFINE_multi_string('set', [], 'Override applied to every run, e.g. train.steps=800.')
+flags.DEFINE_bool('analysis', False, 'Also the artifact gap analysis and the domain probe.')
+flags.DEFINE_bool('plots', True, 'Write results.png and curves.png.')
 
 
 def main(argv):
@@ -21,11 +31,24 @@ def main(argv):
   if not flags.FLAGS['verbosity'].present:
     logging.set_verbosity(logging.WARNING)
   f = flags.FLAGS
-  results = experiment.run_grid(f.config, f.workdir, f.methods, [int(s) for s in f.seeds], f.set)
+  seeds = [int(s) for s in f.seeds]
+  results = experiment.run_grid(f.config, f.workdir, f.models, f.methods, seeds, f.set)
   rows = experiment.summarise(results)
   experiment.write_reports(rows, results, f.workdir)
   print(experiment.markdown_table(rows))
-  print(f'(written to {f.workdir}/results.md, results.csv, results.json)')
+  if f.plots:
+    from vda_jax import plots  # pylint: disable=g-import-not-at-top
+    plots.results_figure(rows, f'{f.workdir}/results.png')
+    plots.curves_figure({'/'.join(map(str, k)): experiment.run_dir(f.workdir, *k) for k in results},
+                        f'{f.workdir}/curves.png')
+  if f.analysis:
+    grid = experiment.grid_configs(f.config, f.models, f.methods, seeds, f.set)
+    report = experiment.analyse(grid, f.workdir)
+    with open(f'{f.workdir}/analysis.md', 'w') as out:
+      out.write(report)
+    print(report)
+  print(f'(written to {f.workdir}/: results.md/.csv/.json' +
+        (', results.png, curves.png' if f.plots else '') + (', analysis.md' if f.analysis else '') + ')')
 
 
 if __name__ == '__main__':

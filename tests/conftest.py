@@ -7,7 +7,15 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
 
 import pathlib  # noqa: E402
 
+import jax  # noqa: E402
 import pytest  # noqa: E402
+
+# Many tests compile the same step for the same tiny config; XLA's persistent
+# cache (keyed by the computation) lets all but the first skip the compile.
+jax.config.update('jax_compilation_cache_dir',
+                  os.environ.get('VDA_TEST_JAX_CACHE', '/tmp/vda_jax_test_xla_cache'))
+jax.config.update('jax_persistent_cache_min_compile_time_secs', 0.5)
+jax.config.update('jax_persistent_cache_min_entry_size_bytes', 0)
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / 'shared' / 'data'

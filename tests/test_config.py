@@ -44,6 +44,14 @@ def test_methods_set_their_losses():
   assert get('method=source_only').adversarial.taps == ''
   assert get('method=adversarial').adversarial.taps != ''
   assert get('method=upper_bound').train.video_label_weight > 0
+  assert get('method=clustered,model=segformer').adversarial.clustered.taps == 'patch_embed'
+  assert get('method=clustered').adversarial.taps == ''
+  assert get('method=adaptsegnet').adversarial.aux_tap == 'stage3'
+  assert get('method=minent').adversarial.entropy_weight > 0
+  assert get('method=cdan').adversarial.cdan_taps == 'decoder'
+  for method in ('source_only', 'upper_bound'):
+    a = get(f'method={method}').adversarial
+    assert (a.taps, a.clustered.taps, a.cdan_taps, a.entropy_weight, a.aux_tap) == ('', '', '', 0.0, '')
   with pytest.raises(ValueError, match="method='dann'"):
     get('method=dann')
 

@@ -2,19 +2,24 @@
 
 The functional API a fork imports; see README.md ("Public API").
 """
+from vda_jax.adversarial import clustering
 from vda_jax.adversarial.discriminators import PixelDiscriminator
 from vda_jax.adversarial.grl import grad_reverse, grl_scale
-from vda_jax.adversarial.losses import domain_loss, segmentation_loss
+from vda_jax.adversarial.losses import (clustered_domain_loss, conditional_features,
+                                        domain_loss, entropy_loss, segmentation_loss)
+from vda_jax.adversarial.objective import Objective, adversarial_losses, parse_taps
 from vda_jax.data.datasets import load_sources
 from vda_jax.data.pipeline import train_dataset, train_iterator
 from vda_jax.models.registry import MODELS, build_model
 from vda_jax.models.taps import apply_with_taps, tap, tap_shapes
 from vda_jax.train.loop import build_experiment, restore_state, train_and_evaluate
 from vda_jax.train.state import TrainState, init_train_state, make_optimizer
-from vda_jax.train.step import forward, loss_fn, parse_taps, train_step
+from vda_jax.train.step import forward, loss_fn, train_step
 
 __all__ = [
     'PixelDiscriminator', 'grad_reverse', 'grl_scale', 'domain_loss', 'segmentation_loss',
+    'clustered_domain_loss', 'conditional_features', 'entropy_loss', 'Objective',
+    'adversarial_losses', 'clustering',
     'load_sources', 'train_dataset', 'train_iterator', 'MODELS', 'build_model',
     'apply_with_taps', 'tap', 'tap_shapes', 'build_experiment', 'restore_state',
     'train_and_evaluate', 'TrainState', 'init_train_state', 'make_optimizer', 'forward',

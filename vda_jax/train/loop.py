@@ -10,7 +10,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 import tqdm
 
-from vda_jax.adversarial.discriminators import PixelDiscriminator
+from vda_jax.adversarial.objective import Objective
 from vda_jax.data import datasets, pipeline, synthetic
 from vda_jax.eval.evaluate import evaluate
 from vda_jax.models import pretrained
@@ -19,7 +19,7 @@ from vda_jax.models.taps import check_taps
 from vda_jax.train import sharding as shd
 from vda_jax.train.metrics_writer import MetricWriter
 from vda_jax.train.state import init_train_state, make_optimizer
-from vda_jax.train.step import jit_predict, jit_train_step, parse_taps
+from vda_jax.train.step import jit_predict, jit_train_step
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -39,17 +39,16 @@ def build_experiment(config, devices=None):
   model = build_model(config.model, synthetic.NUM_CLASSES)
   s = config.data.image_size
   input_shape = (1, config.input.clip_len, s, s, 3) if model.temporal else (1, s, s, 3)
-  taps = parse_taps(config.adversarial.taps, config.adversarial.weight)
-  tap_shapes = check_taps(model, input_shape, taps)
-  discriminators = {name: PixelDiscriminator(config.adversarial.disc_hidden,
-                                             config.adversarial.disc_depth) for name in taps}
+  objective = Objective.from_config(config.adversarial)
+  objective.check()
+  tap_shapes = check_taps(model, input_shape, objective.model_taps())
   tx = make_optimizer(config.optimizer, config.train.steps)
-  init = functools.partial(init_train_state, model=model, discriminators=discriminators,
-                           tx=tx, input_shape=input_shape, tap_shapes=tap_shapes)
-  return dict(mesh=mesh, model=model, discriminators=discriminators, tx=tx,
+  init = functools.partial(init_train_state, model=model, objective=objective, tx=tx,
+                           input_shape=input_shape, tap_shapes=tap_shapes,
+                           num_classes=synthetic.NUM_CLASSES)
+  return dict(mesh=mesh, model=model, objective=objective, tx=tx,
               init=jax.jit(init, out_shardings=shd.replicated(mesh)),
-              step=jit_train_step(mesh, model=model, discriminators=discriminators,
-                                  tx=tx, config=config),
+              step=jit_train_step(mesh, model=model, objective=objective, tx=tx, config=config),
               predict=jit_predict(mesh, model, config.input.clip_len, config.model.image_as_clip))
 
 

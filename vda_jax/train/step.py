@@ -3,7 +3,8 @@
 Minimising  sup(model) + sum_t w_t * domain_t(disc_t(grad_reverse(tap_t, lambda)))
 over model and discriminators together is the adversarial game: each
 discriminator descends its domain loss, while the reversed gradient makes the
-network ascend it at the tapped features.
+network ascend it at the tapped features. The terms are built by
+`vda_jax.adversarial.objective` from config.adversarial.
 """
 import functools
 
@@ -13,23 +14,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from vda_jax.adversarial.grl import grad_reverse, grl_scale
-from vda_jax.adversarial.losses import domain_loss, segmentation_loss
+from vda_jax.adversarial.grl import grl_scale
+from vda_jax.adversarial.losses import segmentation_loss
+from vda_jax.adversarial.objective import adversarial_losses
 from vda_jax.models.taps import apply_with_taps
 from vda_jax.train import sharding as shd
-
-
-def parse_taps(spec, default_weight=1.0):
-  """'stage3:0.5,stage4' -> {'stage3': 0.5, 'stage4': default_weight}; '' -> {}."""
-  taps = {}
-  for item in filter(None, (s.strip() for s in spec.split(','))):
-    name, _, weight = item.partition(':')
-    try:
-      taps[name] = float(weight) if weight else default_weight
-    except ValueError:
-      raise ValueError(f'config.adversarial.taps: weight {weight!r} of tap '
-                       f'{name!r} is not a number (expected NAME[:WEIGHT],...)') from None
-  return taps
 
 
 class DomainOutputs(flax.struct.PyTreeNode):
@@ -83,8 +72,9 @@ def forward(model, params, images, clips, image_as_clip='repeat'):
                        model_output(model, vid_logits, clips), img_taps, vid_taps)
 
 
-def loss_fn(params, batch, *, model, discriminators, taps, lam, video_label_weight,
-            image_as_clip='repeat'):
+def loss_fn(params, clusters, batch, *, model, objective, lam, first_step,
+            video_label_weight, image_as_clip='repeat'):
+  """(total loss, (metrics, updated cluster centroids)) of one global batch."""
   out = forward(model, params['model'], batch['image'], batch['video'], image_as_clip)
   sup = segmentation_loss(out.image_logits, batch['label'])
   total, metrics = sup, {'sup_loss': sup}
@@ -92,32 +82,28 @@ def loss_fn(params, batch, *, model, discriminators, taps, lam, video_label_weig
     video_sup = segmentation_loss(out.video_logits, batch['video_label'])
     total += video_label_weight * video_sup
     metrics['video_sup_loss'] = video_sup
-  for name, weight in taps.items():
-    disc = lambda x: discriminators[name].apply({'params': params['disc'][name]},
-                                                grad_reverse(x, lam))
-    loss, acc = domain_loss(disc(out.image_taps[name]), disc(out.video_taps[name]))
-    total += weight * loss
-    metrics[f'domain_loss/{name}'] = loss
-    metrics[f'disc_acc/{name}'] = acc
-  metrics['total_loss'] = total
-  return total, metrics
+  adv, adv_metrics, clusters = adversarial_losses(
+      params, clusters, out.image_taps, out.video_taps, out.image_logits, out.video_logits,
+      batch['label'], objective=objective, lam=lam, first_step=first_step)
+  metrics.update(adv_metrics, total_loss=total + adv)
+  return total + adv, (metrics, clusters)
 
 
-def train_step(state, batch, rng, *, model, discriminators, tx, config):
+def train_step(state, batch, rng, *, model, objective, tx, config):
   """Pure: (state, global batch, rng) -> (new state, metrics)."""
-  del rng  # The CNN is deterministic; stochastic models and k-means draw from it.
+  del rng  # The networks are deterministic; stochastic ones would draw from it.
   lam = grl_scale(state.step, config.train.steps, config.adversarial.lambda_schedule,
                   config.adversarial.lambda_max)
   grad_fn = jax.value_and_grad(functools.partial(
-      loss_fn, model=model, discriminators=discriminators,
-      taps=parse_taps(config.adversarial.taps, config.adversarial.weight),
-      lam=lam, video_label_weight=config.train.video_label_weight,
+      loss_fn, model=model, objective=objective, lam=lam, first_step=state.step == 0,
+      video_label_weight=config.train.video_label_weight,
       image_as_clip=config.model.image_as_clip), has_aux=True)
-  (_, metrics), grads = grad_fn(state.params, batch)
+  (_, (metrics, clusters)), grads = grad_fn(state.params, state.clusters, batch)
   updates, opt_state = tx.update(grads, state.opt_state, state.params)
   params = jax.tree.map(lambda p, u: p + u, state.params, updates)
   metrics.update(grl_lambda=lam, grad_norm=_global_norm(grads))
-  return state.replace(step=state.step + 1, params=params, opt_state=opt_state), metrics
+  return state.replace(step=state.step + 1, params=params, opt_state=opt_state,
+                       clusters=clusters), metrics
 
 
 def _global_norm(tree):

@@ -71,22 +71,29 @@ class VdaEmbedded(tfds.core.GeneratorBasedBuilder):
   def _split_generators(self, dl_manager):
     spec = self.builder_config.spec
     counts = spec.num_images if self.builder_config.kind == 'images' else spec.num_clips
-    # Distinct seeds per split keep test scenes out of training.
-    return {split: self._generate_examples(split_id, n)
-            for split_id, (split, n) in enumerate(counts) if n > 0}
+    return {split: self._generate_examples(split, n) for split, n in counts if n > 0}
 
-  def _generate_examples(self, split_id, n):
+  def _generate_examples(self, split, n):
     spec = self.builder_config.spec
-    seed = spec.seed * 1000 + split_id
     for i in range(n):
       if self.builder_config.kind == 'images':
-        ex = synthetic.image_example(seed, i, spec.image_size)
+        ex = synthetic.image_example(split_seed(spec, split), i, spec.image_size)
         yield i, {'image': ex['image'], 'mask': ex['mask'][..., None], 'index': i}
       else:
-        ex = synthetic.video_example(seed, i, spec.image_size, spec.clip_len,
-                                     spec.artifacts)
-        yield i, {'frames': ex['frames'], 'masks': ex['masks'][..., None],
-                  'strengths': ex['strengths'], 'index': i}
+        yield i, {**video_record(spec, split, i), 'index': i}
+
+
+def split_seed(spec, split):
+  """Distinct seeds per split keep test scenes out of training."""
+  kinds = [name for name, _ in spec.num_images]
+  return spec.seed * 1000 + kinds.index(split)
+
+
+def video_record(spec, split, index, artifacts=None):
+  """Clip `index` of `split` as stored; `artifacts` overrides the spec's (same scene)."""
+  ex = synthetic.video_example(split_seed(spec, split), index, spec.image_size, spec.clip_len,
+                               artifacts or spec.artifacts)
+  return {'frames': ex['frames'], 'masks': ex['masks'][..., None], 'strengths': ex['strengths']}
 
 
 def data_dir(path=None):

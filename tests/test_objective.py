@@ -1,0 +1,178 @@
+"""Clustered adversarial loss, k-means, and the UDA baselines' losses by hand."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from vda_jax.adversarial import clustering
+from vda_jax.adversarial.losses import (clustered_domain_loss, conditional_features,
+                                        domain_loss, entropy_loss)
+from vda_jax.adversarial.objective import Objective, adversarial_losses, init_params
+
+sp = lambda z: np.log1p(np.exp(z))  # softplus
+
+
+def test_kmeans_ema_update_by_hand():
+  centroids = jnp.array([[0., 0.], [10., 10.], [5., -5.]])
+  x = jnp.array([[1., 0.], [0., 1.], [9., 9.]])
+  labels = clustering.assign(x, centroids)
+  np.testing.assert_array_equal(labels, [0, 0, 1])
+  new = clustering.ema_update(centroids, x, labels, momentum=0.5)
+  # cluster 0: mean (0.5, 0.5) -> 0.5*(0,0) + 0.5*(0.5,0.5); cluster 1: mean (9, 9);
+  # cluster 2 got nothing and keeps its centroid.
+  np.testing.assert_allclose(new, [[0.25, 0.25], [9.5, 9.5], [5., -5.]])
+  np.testing.assert_allclose(clustering.occupancy(labels, 3), [2 / 3, 1 / 3, 0])
+
+
+def test_farthest_point_init_is_deterministic_by_hand():
+  x = jnp.array([[0., 0.], [1., 0.], [10., 0.], [0., 4.]])
+  # mean (2.75, 1): nearest row is (1, 0); farthest from it (10, 0); then the row
+  # farthest from both picks: (0, 4) (min distance 17 vs 1 for (0, 0)).
+  np.testing.assert_allclose(clustering.farthest_point_init(x, 3), [[1., 0.], [10., 0.], [0., 4.]])
+
+
+def test_prepare_normalises_rows():
+  x = clustering.prepare(jnp.array([[[3., 4.]], [[0., 2.]]]), normalize=True)
+  np.testing.assert_allclose(x, [[0.6, 0.8], [0., 1.]])
+
+
+def test_clustered_loss_masks_one_sided_and_empty_clusters():
+  image = jnp.array([0.5, -1.0, 2.0])
+  video = jnp.array([1.5, 0.3])
+  # cluster 0: images 0.5, -1.0 and video 1.5; cluster 1: image 2.0 only;
+  # cluster 2: video 0.3 only; cluster 3: empty. Only cluster 0 counts.
+  loss, acc = clustered_domain_loss(image, video, jnp.array([0, 0, 1]), jnp.array([0, 2]), 4)
+  expected = 0.5 * ((sp(0.5) + sp(-1.0)) / 2 + sp(-1.5))
+  assert float(loss) == pytest.approx(expected, rel=1e-6)
+  assert float(acc) == pytest.approx(0.5 * (0.5 + 1.0))
+  # No cluster holding both domains: zero loss and zero gradient, no NaN.
+  f = lambda i: clustered_domain_loss(i, video, jnp.array([1, 1, 1]), jnp.array([0, 2]), 4)[0]
+  assert float(f(image)) == 0.0
+  np.testing.assert_array_equal(jax.grad(f)(image), 0.0)
+
+
+def test_clustered_loss_with_one_cluster_is_the_global_loss():
+  rng = np.random.default_rng(0)
+  image, video = jnp.asarray(rng.normal(size=(2, 4, 4))), jnp.asarray(rng.normal(size=(3, 4, 4)))
+  one = lambda i, v: clustered_domain_loss(i, v, jnp.zeros(i.shape, int), jnp.zeros(v.shape, int), 1)
+  for a, b in zip(one(image, video), domain_loss(image, video)):
+    assert float(a) == pytest.approx(float(b), rel=1e-6)
+  gi, gv = jax.grad(lambda i, v: one(i, v)[0], (0, 1))(image, video)
+  hi, hv = jax.grad(lambda i, v: domain_loss(i, v)[0], (0, 1))(image, video)
+  np.testing.assert_allclose(gi, hi, rtol=1e-6)
+  np.testing.assert_allclose(gv, hv, rtol=1e-6)
+
+
+def _objective(**kw):
+  kw.setdefault('taps', {})
+  kw['taps'] = {'global': {}, 'clustered': {}, 'cdan': {}, **kw['taps']}
+  return Objective(disc_depth=0, **kw)  # a linear discriminator: logit = w.x + b
+
+
+def _shapes(**taps):
+  return {k: jax.ShapeDtypeStruct(v, jnp.float32) for k, v in taps.items()}
+
+
+def test_clustered_term_with_one_cluster_equals_the_global_term_in_the_network():
+  rng = np.random.default_rng(1)
+  fi, fv = (jnp.asarray(rng.normal(size=s), jnp.float32) for s in [(2, 3, 3, 4), (4, 3, 3, 4)])
+  glob = _objective(taps={'global': {'stem': 1.0}})
+  clus = _objective(taps={'clustered': {'stem': 1.0}}, num_clusters=1)
+  params, _ = init_params(jax.random.key(0), glob, _shapes(stem=(1, 3, 3, 4)), 5)
+  cparams = {'disc': {'global': {}, 'cdan': {}, 'clustered': params['disc']['global']}}
+  zeros = jnp.zeros((1, 4))
+
+  def total(objective, p, fi, fv):
+    return adversarial_losses(p, {'stem': zeros}, {'stem': fi}, {'stem': fv}, None, None, None,
+                              objective=objective, lam=0.5, first_step=True)[0]
+  assert float(total(clus, cparams, fi, fv)) == pytest.approx(float(total(glob, params, fi, fv)), rel=1e-6)
+  g1 = jax.grad(total, (2, 3))(glob, params, fi, fv)
+  g2 = jax.grad(total, (2, 3))(clus, cparams, fi, fv)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7), g1, g2)
+
+
+def test_per_cluster_and_conditioned_discriminators_by_hand():
+  # Two 1-D clusters: features near -1 and near +1, both domains in each.
+  fi = jnp.array([[-1.0], [1.0]])
+  fv = jnp.array([[-0.9], [1.1]])
+  centroids = jnp.array([[-1.0], [1.0]])
+  for mode in ('per_cluster', 'conditioned'):
+    obj = _objective(taps={'clustered': {'f': 1.0}}, num_clusters=2, cluster_mode=mode,
+                     cluster_normalize=False, cluster_momentum=0.5)
+    params, _ = init_params(jax.random.key(0), obj, _shapes(f=(1, 1)), 5)
+    if mode == 'per_cluster':  # logit_k = w_k * x + b_k
+      w, b = np.array([2.0, -1.0]), np.array([0.1, 0.3])
+      params['disc']['clustered']['f'] = {'Dense_0': {'kernel': jnp.asarray([w]), 'bias': jnp.asarray(b)}}
+      logit = lambda x, k: w[k] * x + b[k]
+    else:  # logit = w0 * x + w1 * [k == 0] + w2 * [k == 1] + b
+      w = np.array([2.0, 0.5, -0.7])
+      params['disc']['clustered']['f'] = {'Dense_0': {'kernel': jnp.asarray(w[:, None]),
+                                                      'bias': jnp.array([0.1])}}
+      logit = lambda x, k: w[0] * x + w[1 + k] + 0.1
+    total, metrics, new = adversarial_losses(
+        params, {'f': centroids}, {'f': fi}, {'f': fv}, None, None, None,
+        objective=obj, lam=1.0, first_step=False)
+    per = [0.5 * (sp(logit(-1.0, 0)) + sp(-logit(-0.9, 0))),
+           0.5 * (sp(logit(1.0, 1)) + sp(-logit(1.1, 1)))]
+    assert float(total) == pytest.approx(np.mean(per), rel=1e-5), mode
+    assert float(metrics['clusters/f/image/0']) == 0.5
+    np.testing.assert_allclose(new['f'], [[-0.5 * 1.0 - 0.5 * 0.95], [0.5 + 0.5 * 1.05]], rtol=1e-6)
+
+
+def test_first_step_seeds_centroids_from_the_batch():
+  obj = _objective(taps={'clustered': {'f': 1.0}}, num_clusters=2, cluster_normalize=False,
+                   cluster_momentum=0.0)
+  params, clusters = init_params(jax.random.key(0), obj, _shapes(f=(1, 1)), 5)
+  fi, fv = jnp.array([[0.0], [0.2]]), jnp.array([[5.0], [5.4]])
+  _, _, new = adversarial_losses(params, clusters, {'f': fi}, {'f': fv}, None, None, None,
+                                 objective=obj, lam=1.0, first_step=True)
+  # Seeds: the row nearest the mean 2.65 is 5.0, then the farthest from it, 0.0;
+  # with momentum 0 the centroids become the means of their clusters.
+  np.testing.assert_allclose(new['f'], [[5.2], [0.1]], rtol=1e-6)
+
+
+def test_entropy_loss_by_hand():
+  logits = jnp.log(jnp.array([[0.5, 0.25, 0.25], [1 / 3, 1 / 3, 1 / 3]]))
+  h = -(0.5 * np.log(0.5) + 2 * 0.25 * np.log(0.25))
+  assert float(entropy_loss(logits)) == pytest.approx((h / np.log(3) + 1.0) / 2, rel=1e-6)
+
+
+def test_cdan_input_is_the_outer_product_with_resized_predictions():
+  feats = jnp.arange(1.0, 5.0).reshape(1, 1, 2, 2)            # 1x2 grid, 2 channels
+  logits = jnp.log(jnp.array([[[[0.2, 0.8], [0.2, 0.8]], [[0.6, 0.4], [0.6, 0.4]]]]))  # (1, 2, 2, 2)
+  joint = conditional_features(feats, logits)
+  # 2x2 predictions average down to the 1x2 grid: column 0 -> (0.4, 0.6), column 1 same.
+  np.testing.assert_allclose(joint[0, 0, 0], [1 * 0.4, 1 * 0.6, 2 * 0.4, 2 * 0.6], rtol=1e-5)
+  np.testing.assert_allclose(joint[0, 0, 1], [3 * 0.4, 3 * 0.6, 4 * 0.4, 4 * 0.6], rtol=1e-5)
+  # A static clip's frames share the image's prediction.
+  assert conditional_features(jnp.ones((1, 3, 1, 2, 2)), logits).shape == (1, 3, 1, 2, 4)
+
+
+def test_output_space_term_feeds_probabilities_and_minent_adds_entropy():
+  obj = _objective(taps={'global': {'logits': 1.0}}, entropy_weight=0.5)
+  params, _ = init_params(jax.random.key(0), obj, _shapes(logits=(1, 1, 1, 2)), 2)
+  w, b = np.array([1.5, -2.0]), 0.2
+  params['disc']['global']['logits'] = {'Dense_0': {'kernel': jnp.asarray(w[:, None]), 'bias': jnp.array([b])}}
+  li, lv = jnp.array([[[[2.0, 0.0]]]]), jnp.array([[[[0.0, 1.0]]]])
+  total, metrics, _ = adversarial_losses(params, {}, {'logits': li}, {'logits': lv}, li, lv, None,
+                                         objective=obj, lam=1.0, first_step=False)
+  soft = lambda z: np.exp(z) / np.exp(z).sum()
+  pi, pv = soft(np.array([2.0, 0.0])), soft(np.array([0.0, 1.0]))
+  adv = 0.5 * (sp(pi @ w + b) + sp(-(pv @ w + b)))
+  ent = -(pv * np.log(pv)).sum() / np.log(2)
+  assert float(metrics['domain_loss/logits']) == pytest.approx(adv, rel=1e-5)
+  assert float(metrics['entropy_loss']) == pytest.approx(ent, rel=1e-5)
+  assert float(total) == pytest.approx(adv + 0.5 * ent, rel=1e-5)
+
+
+def test_adaptsegnet_aux_head_is_supervised_and_feeds_the_aux_logits_tap():
+  obj = _objective(taps={'global': {'aux_logits': 1.0}}, aux_tap='stage3', aux_weight=0.1)
+  params, _ = init_params(jax.random.key(0), obj, _shapes(stage3=(1, 1, 1, 3)), 2)
+  k = np.array([[1.0, 0.0], [0.0, 1.0], [0.5, 0.5]])
+  params['aux'] = {'kernel': jnp.asarray(k), 'bias': jnp.zeros(2)}
+  f = jnp.array([[[[1.0, 0.0, 2.0]]]])        # one 1x1 feature -> aux logits (2, 1)
+  labels = jnp.zeros((1, 2, 2), jnp.uint8)     # upsampled to the 2x2 label grid: all class 0
+  _, metrics, _ = adversarial_losses(params, {}, {'stage3': f}, {'stage3': f}, None, None, labels,
+                                     objective=obj, lam=1.0, first_step=False)
+  assert float(metrics['aux_sup_loss']) == pytest.approx(np.log1p(np.exp(-1.0)), rel=1e-5)
+  assert 'domain_loss/aux_logits' in metrics
