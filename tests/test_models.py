@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from conftest import tiny_config
-from test_step import random_batch
+from vda_jax.benchmark import random_batch
 from vda_jax.models.registry import MODELS, build_model
 from vda_jax.models.taps import tap_shapes
 from vda_jax.train import loop

@@ -5,19 +5,12 @@ import numpy as np
 import pytest
 
 from conftest import tiny_config
+from vda_jax.adversarial.losses import domain_loss
+from vda_jax.adversarial.objective import discriminator, parse_taps
+from vda_jax.benchmark import random_batch
 from vda_jax.train import loop
 from vda_jax.train import sharding as shd
 from vda_jax.train import step as step_lib
-from vda_jax.adversarial.losses import domain_loss
-from vda_jax.adversarial.objective import discriminator, parse_taps
-
-
-def random_batch(config, seed=0):
-  rng = np.random.default_rng(seed)
-  s, t = config.data.image_size, config.input.clip_len
-  return {'image': rng.integers(0, 256, (config.input.image_batch, s, s, 3), np.uint8),
-          'label': rng.integers(0, 5, (config.input.image_batch, s, s), np.uint8),
-          'video': rng.integers(0, 256, (config.input.video_batch, t, s, s, 3), np.uint8)}
 
 
 def run_steps(config, devices, batches):

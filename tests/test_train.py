@@ -7,7 +7,7 @@ import orbax.checkpoint as ocp
 import pytest
 
 from conftest import tiny_config
-from test_step import random_batch
+from vda_jax.benchmark import random_batch
 from vda_jax.train import loop
 from vda_jax.train import sharding as shd
 from vda_jax.train.metrics_writer import read_metrics
