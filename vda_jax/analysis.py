@@ -15,7 +15,7 @@ import optax
 from vda_jax.data import datasets, synthetic
 from vda_jax.data.builders import embedded
 from vda_jax.eval.evaluate import evaluate_split
-from vda_jax.models.taps import apply_with_taps
+from vda_jax.models.taps import apply_with_taps, tap_shapes
 from vda_jax.train import sharding as shd
 from vda_jax.train.step import model_input
 
@@ -103,9 +103,8 @@ def domain_probe(exp, params, sources, config, taps=None, max_examples=128, per_
   clips = np.stack([np.asarray(sources['videos/test'][i]['frames'])[:config.input.clip_len]
                     for i in range(n_vid)])
   if taps is None:
-    taps = sorted(jax.eval_shape(lambda p, x: apply_with_taps(
-        model, p, model_input(model, x, config.input.clip_len, config.model.image_as_clip))[1],
-        params, images[:1]))
+    taps = sorted(tap_shapes(model, model_input(model, images[:1], config.input.clip_len,
+                                                config.model.image_as_clip).shape))
   sample = functools.partial(tap_samples, model, params, taps=taps, clip_len=config.input.clip_len,
                              image_as_clip=config.model.image_as_clip, per_example=per_example)
   fi, fv = sample(images, seed=0), sample(clips, seed=1)

@@ -41,15 +41,19 @@ def farthest_point_init(x, k):
   return x[idx]
 
 
+def segment_mean(x, labels, k):
+  """(means, counts) of the rows of x (N, ...) per label in [0, k); an empty label's mean is 0."""
+  sums = jax.ops.segment_sum(x, labels, num_segments=k)
+  counts = jax.ops.segment_sum(jnp.ones(x.shape[:1], x.dtype), labels, num_segments=k)
+  return sums / jnp.maximum(counts, 1).reshape((k,) + (1,) * (x.ndim - 1)), counts
+
+
 def ema_update(centroids, x, labels, momentum):
   """c_k <- momentum * c_k + (1 - momentum) * mean of the rows assigned to k.
 
   A cluster that got no rows this step keeps its centroid.
   """
-  k = centroids.shape[0]
-  sums = jax.ops.segment_sum(x, labels, num_segments=k)
-  counts = jax.ops.segment_sum(jnp.ones(x.shape[:1], x.dtype), labels, num_segments=k)
-  means = sums / jnp.maximum(counts, 1)[:, None]
+  means, counts = segment_mean(x, labels, centroids.shape[0])
   updated = momentum * centroids + (1 - momentum) * means
   return jnp.where(counts[:, None] > 0, updated, centroids)
 

@@ -5,6 +5,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from vda_jax.adversarial.clustering import segment_mean
+
 IGNORE_LABEL = 255
 
 
@@ -42,10 +44,8 @@ def clustered_domain_loss(image_logits, video_logits, image_clusters, video_clus
   both are 0 when no cluster holds both domains.
   """
   def per_cluster(values, clusters):
-    values, clusters = values.reshape(-1).astype(jnp.float32), clusters.reshape(-1)
-    sums = jax.ops.segment_sum(values, clusters, num_segments=k)
-    counts = jax.ops.segment_sum(jnp.ones_like(values), clusters, num_segments=k)
-    return sums / jnp.maximum(counts, 1), counts > 0
+    means, counts = segment_mean(values.reshape(-1).astype(jnp.float32), clusters.reshape(-1), k)
+    return means, counts > 0
 
   image_loss, has_image = per_cluster(jax.nn.softplus(image_logits), image_clusters)
   video_loss, has_video = per_cluster(jax.nn.softplus(-video_logits), video_clusters)

@@ -63,11 +63,6 @@ class Objective:
   def from_config(cls, adv):
     w = adv.weight
     c = adv.clustered
-    if c.mode not in ('per_cluster', 'conditioned'):
-      raise ValueError(f"config.adversarial.clustered.mode={c.mode!r}; expected "
-                       "'per_cluster' or 'conditioned'")
-    if c.num_clusters < 1:
-      raise ValueError(f'config.adversarial.clustered.num_clusters={c.num_clusters}; expected >= 1')
     taps = {'global': parse_taps(adv.taps, w),
             'clustered': parse_taps(c.taps, w, 'config.adversarial.clustered.taps'),
             'cdan': parse_taps(adv.cdan_taps, w, 'config.adversarial.cdan_taps')}
@@ -82,7 +77,14 @@ class Objective:
     names = {t for kind in KINDS for t in self.taps[kind]} - {AUX}
     return sorted(names | ({self.aux_tap} if self.aux_tap else set()))
 
-  def check(self):
+  def __post_init__(self):
+    """Every Objective is valid, however it was made (errors name the config field)."""
+    if self.cluster_mode not in ('per_cluster', 'conditioned'):
+      raise ValueError(f"config.adversarial.clustered.mode={self.cluster_mode!r}; expected "
+                       "'per_cluster' or 'conditioned'")
+    if self.num_clusters < 1:
+      raise ValueError(f'config.adversarial.clustered.num_clusters={self.num_clusters}; '
+                       'expected >= 1')
     used = [t for kind in KINDS for t in self.taps[kind]]
     if AUX in used and not self.aux_tap:
       raise ValueError(f"tap {AUX!r} needs config.adversarial.aux_tap (AdaptSegNet's "

@@ -40,7 +40,6 @@ def build_experiment(config, devices=None):
   s = config.data.image_size
   input_shape = (1, config.input.clip_len, s, s, 3) if model.temporal else (1, s, s, 3)
   objective = Objective.from_config(config.adversarial)
-  objective.check()
   tap_shapes = check_taps(model, input_shape, objective.model_taps())
   tx = make_optimizer(config.optimizer, config.train.steps)
   init = functools.partial(init_train_state, model=model, objective=objective, tx=tx,
