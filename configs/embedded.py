@@ -111,7 +111,8 @@ def get_config(arg=None):
       checkpoint_every=500,
       keep_checkpoints=2,
   )
-  c.eval = dict(image_batch=32, clip_batch=8)
+  c.eval = dict(image_batch=32, clip_batch=8,
+                skip_first_last=False)  # DAVIS drops each sequence's first and last frame from J&F
   c.mesh = dict(data=-1)      # devices on the data axis; -1 = all
   c.lock()
   return c

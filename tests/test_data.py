@@ -128,14 +128,6 @@ def test_pipeline_shards_per_process_and_resumes_exactly(sources):
       np.testing.assert_array_equal(got[k], e[k])
 
 
-def test_eval_batches_pad_with_void_labels(sources):
-  batches = list(pipeline.eval_batches(sources['videos/test'], 'videos', 3))
-  assert [n for _, n in batches] == [3, 3, 2]
-  last = batches[-1][0]
-  assert last['image'].shape == (3, 4, 32, 32, 3)
-  assert (last['label'][2] == 255).all() and (last['label'][:2] != 255).all()
-
-
 def test_unknown_dataset_name_is_a_clear_error():
   config = tiny_config()
   config.data.name = 'kinetics'

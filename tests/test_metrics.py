@@ -56,6 +56,22 @@ def test_j_and_f_match_the_official_davis_toolkit_on_every_frame():
       assert abs(metrics.boundary_f(pred, truth) - ref['F'][i]) < 1e-3, (seq, frame)
       preds.append(pred)
       truths.append(truth)
-    seq_scores = metrics.j_and_f(preds, truths)
+    seq_scores = metrics.davis_scores({'J': [[metrics.region_j(p, t) for p, t in zip(preds, truths)]],
+                                       'F': [[metrics.boundary_f(p, t) for p, t in zip(preds, truths)]]})
     assert seq_scores['J'] == pytest.approx(ref['J_mean'], abs=1e-3)
     assert seq_scores['F'] == pytest.approx(ref['F_mean'], abs=1e-3)
+
+
+def test_recall_and_decay_bin_frames_like_the_davis_toolkit():
+  values = [0.9, 0.8, 0.4, 0.6, 0.3, 0.2, 0.7, 0.1]
+  # 8 frames: bin edges round(linspace(1, 8, 5)) - 1 = [0, 2, 4, 5, 7]; bins overlap
+  # at their edges: [0:3], [2:5], [4:6], [5:8]. Decay = mean(bin 0) - mean(bin 3).
+  s = metrics.sequence_statistics(values)
+  assert s['mean'] == pytest.approx(0.5)
+  assert s['recall'] == pytest.approx(4 / 8)
+  assert s['decay'] == pytest.approx((0.9 + 0.8 + 0.4) / 3 - (0.2 + 0.7 + 0.1) / 3)
+  both = metrics.davis_scores({'J': [values, [1.0] * 4], 'F': [[0.5] * 8, [0.0] * 4]})
+  assert both['J'] == pytest.approx((0.5 + 1.0) / 2)
+  assert both['J-recall'] == pytest.approx((0.5 + 1.0) / 2)
+  assert both['J-decay'] == pytest.approx(s['decay'] / 2)
+  assert both['F-recall'] == 0.0 and both['J&F'] == pytest.approx((0.75 + 0.25) / 2)

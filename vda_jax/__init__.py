@@ -8,19 +8,24 @@ from vda_jax.adversarial.grl import grad_reverse, grl_scale
 from vda_jax.adversarial.losses import (clustered_domain_loss, conditional_features,
                                         domain_loss, entropy_loss, segmentation_loss)
 from vda_jax.adversarial.objective import Objective, adversarial_losses, parse_taps
-from vda_jax.data.datasets import load_sources
-from vda_jax.data.pipeline import train_dataset, train_iterator
+from vda_jax.data.datasets import class_names, load_sources
+from vda_jax.data.pipeline import Mixture, train_dataset, train_iterator
+from vda_jax.eval.inference import segment_videos
+from vda_jax.eval.metrics import boundary_f, davis_scores, region_j, sequence_statistics
 from vda_jax.models.registry import MODELS, build_model
 from vda_jax.models.taps import apply_with_taps, tap, tap_shapes
 from vda_jax.train.loop import build_experiment, restore_state, train_and_evaluate
 from vda_jax.train.state import TrainState, init_train_state, make_optimizer
 from vda_jax.train.step import forward, loss_fn, train_step
+from vda_jax.segment import segment, segment_with_run
 
 __all__ = [
     'PixelDiscriminator', 'grad_reverse', 'grl_scale', 'domain_loss', 'segmentation_loss',
     'clustered_domain_loss', 'conditional_features', 'entropy_loss', 'Objective',
     'adversarial_losses', 'clustering',
-    'load_sources', 'train_dataset', 'train_iterator', 'MODELS', 'build_model',
+    'load_sources', 'class_names', 'Mixture', 'train_dataset', 'train_iterator',
+    'segment_videos', 'boundary_f', 'davis_scores', 'region_j', 'sequence_statistics',
+    'segment', 'segment_with_run', 'MODELS', 'build_model',
     'apply_with_taps', 'tap', 'tap_shapes', 'build_experiment', 'restore_state',
     'train_and_evaluate', 'TrainState', 'init_train_state', 'make_optimizer', 'forward',
     'loss_fn', 'parse_taps', 'train_step',

@@ -39,7 +39,8 @@ def artifact_gap(exp, params, config, settings=SETTINGS):
   """{setting: video-test mIoU} of the model with `params` (one re-rendering per setting)."""
   score = functools.partial(evaluate_split, exp['predict'], params, kind='videos',
                             sharding=shd.batch_sharding(exp['mesh']),
-                            class_names=synthetic.CLASS_NAMES, batch_size=config.eval.clip_batch)
+                            class_names=synthetic.CLASS_NAMES, batch_size=config.eval.clip_batch,
+                            size=config.data.image_size, clip_len=config.input.clip_len)
   return {s: score(artifact_clips(config.data, s))['video/mIoU'] for s in settings}
 
 

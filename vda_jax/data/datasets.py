@@ -1,13 +1,29 @@
 """Datasets by name: `load_sources(config.data)` -> the four split sources.
 
 Every entry returns random-access sources for 'images/train', 'images/test',
-'videos/train' and 'videos/test' that the Grain pipeline reads.
+'videos/train' and 'videos/test' that the Grain pipeline reads, and
+`class_names(config.data)` names the label values they use.
+
+  embedded  the procedural benchmark (built on first use)
+  real      datasets the user placed in manual dirs (DAVIS, COCO, VOC, video
+            files), e.g. COCO images + DAVIS videos as in the original work.
+            A train split may mix sources: 'coco/train:2,voc/train:1' draws
+            images from both in a 2:1 ratio (Grain's MapDataset.mix).
+
+Records come out in one schema: images {'image' (H,W,3), 'mask' (H,W,1)};
+videos {'frames' (T,H,W,3)[, 'masks' (T,H,W,1)], 'name'}; masks hold the
+task's labels (255 = void). Sizes vary per record; the pipeline resizes.
 """
 import jax
 from jax.experimental import multihost_utils
+import numpy as np
 
 from vda_jax.data import synthetic
-from vda_jax.data.builders import embedded
+from vda_jax.data.builders import coco, davis, embedded, video_files, voc
+from vda_jax.data.media import DataError
+from vda_jax.data.pipeline import Mixture
+
+VOID = 255
 
 
 def embedded_spec(data_config):
@@ -19,31 +35,156 @@ def embedded_spec(data_config):
       artifacts=synthetic.Artifacts(**d.artifacts))
 
 
+def _one_writer(build):
+  """Process 0 builds, the others wait for it and then read what it wrote."""
+  if jax.process_count() == 1:
+    return build()
+  built = build() if jax.process_index() == 0 else None
+  multihost_utils.sync_global_devices('vda dataset built')
+  return built or build()
+
+
 def _embedded_sources(data_config):
   spec = embedded_spec(data_config)
-  path = data_config.data_dir or None
-
-  def build():
-    return {kind: embedded.builder(kind, spec, path) for kind in ('images', 'videos')}
-
-  # One writer: process 0 generates, the others wait for it and then read.
-  if jax.process_count() > 1:
-    builders = build() if jax.process_index() == 0 else None
-    multihost_utils.sync_global_devices('vda_embedded built')
-    builders = builders or build()
-  else:
-    builders = build()
+  path = embedded.data_dir(data_config.data_dir or None)
+  builders = _one_writer(lambda: {kind: embedded.builder(kind, spec, path)
+                                  for kind in ('images', 'videos')})
   return {f'{kind}/{split}': b.as_data_source(split)
           for kind, b in builders.items() for split in ('train', 'test')}
 
 
+class Mapped:
+  """A random-access source whose records pass through `fn` (picklable for Grain workers)."""
+
+  def __init__(self, source, fn, name):
+    self.source, self.fn, self.name = source, fn, name
+
+  def __len__(self):
+    return len(self.source)
+
+  def __getitem__(self, index):
+    return self.fn(self.source[index])
+
+  def __repr__(self):
+    return f'Mapped({self.name}, {len(self)} records)'
+
+
+def _image_record(r):
+  return {'image': r['image'], 'mask': r['mask']}
+
+
+def _video_record(r, to_labels=None):
+  out = {'frames': np.stack(r['frames']), 'name': _text(r['name'])}
+  if to_labels is not None:
+    out['masks'] = to_labels(np.stack(r['masks']))
+  return out
+
+
+def _text(value):
+  return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _objects_to_foreground(masks):
+  return np.where(masks == VOID, VOID, masks > 0).astype(np.uint8)
+
+
+def _davis(r):
+  return _video_record(r, _objects_to_foreground)
+
+
+def _real_builder(name, d):
+  """(TFDS builder, record fn, kind) of one named real dataset."""
+  dirs, data_dir = d.manual_dirs, embedded.data_dir(d.data_dir or None)
+  if name == 'coco':
+    return coco.builder(dirs.coco, data_dir, d.task), _image_record, 'images'
+  if name == 'voc':
+    return voc.builder(dirs.voc, data_dir, d.task), _image_record, 'images'
+  if name == 'davis':
+    if d.task != 'foreground':
+      raise ValueError("config.data: DAVIS has object masks, not classes; it needs "
+                       f"task='foreground', got task={d.task!r}")
+    return davis.builder(dirs.davis, data_dir, d.davis_year), _davis, 'videos'
+  if name == 'video_files':
+    return (video_files.builder(dirs.video_files, data_dir, **d.video_files), _video_record,
+            'videos')
+  raise ValueError(f'config.data: unknown real dataset {name!r}; known: '
+                   'coco, voc, davis, video_files')
+
+
+def parse_sources(spec, field):
+  """'coco/train:2,voc/train' -> [('coco', 'train', 2.0), ('voc', 'train', 1.0)]."""
+  out = []
+  for item in filter(None, spec.split(',')):
+    name_split, _, weight = item.strip().partition(':')
+    name, slash, split = name_split.partition('/')
+    if not slash or not name or not split:
+      raise ValueError(f'config.data.{field}={spec!r}: {item!r} is not dataset/split[:weight]')
+    out.append((name, split, float(weight) if weight else 1.0))
+  if not out:
+    raise ValueError(f'config.data.{field} is empty; expected dataset/split[:weight],...')
+  return out
+
+
+def _real_sources(d):
+  builders = {}
+
+  def source(name, split, kind, field):
+    if name not in builders:
+      builders[name] = _one_writer(lambda: _real_builder(name, d))
+    builder, fn, got = builders[name]
+    if got != kind:
+      raise ValueError(f'config.data.{field}: {name} holds {got}, not {kind}')
+    if split not in builder.info.splits:
+      raise ValueError(f'config.data.{field}: {name} has no split {split!r}; it has '
+                       f'{sorted(builder.info.splits)}')
+    return Mapped(builder.as_data_source(split), fn, f'{name}/{split}')
+
+  out = {}
+  for key in ('images/train', 'images/test', 'videos/train', 'videos/test'):
+    kind, split = key.split('/')
+    field = f'{split}_{kind}'
+    parts = parse_sources(d[field], field)
+    if split == 'test' and len(parts) > 1:
+      raise ValueError(f'config.data.{field}={d[field]!r}: a test split is one dataset')
+    if key == 'videos/test' and parts[0][0] == 'video_files':
+      raise ValueError(f'config.data.{field}={d[field]!r}: video files have no masks to '
+                       'score against; test on a labeled dataset (davis)')
+    srcs = [source(name, s, kind, field) for name, s, _ in parts]
+    out[key] = srcs[0] if len(srcs) == 1 else Mixture(tuple(srcs), tuple(w for *_, w in parts))
+    if key == 'images/test' and d.task == 'semantic':
+      names = {n: tuple(b.info.metadata['class_names']) for n, (b, _, k) in builders.items()
+               if k == 'images'}
+      if len(set(names.values())) > 1:
+        raise ValueError(f'config.data: semantic image datasets {sorted(names)} have different '
+                         "classes; mix them with task='foreground'")
+  return out
+
+
 DATASETS = {
     'embedded': _embedded_sources,
+    'real': _real_sources,
 }
+
+
+def class_names(data_config):
+  """Names of the label values 0..K-1 the task's masks use."""
+  d = data_config
+  if d.name == 'embedded':
+    return synthetic.CLASS_NAMES
+  if d.task == 'foreground':
+    return ('background', 'object')
+  names = {'coco': lambda: coco.builder(d.manual_dirs.coco, embedded.data_dir(d.data_dir or None),
+                                        'semantic').info.metadata['class_names'],
+           'voc': lambda: voc.CLASS_NAMES}
+  first = parse_sources(d.train_images, 'train_images')[0][0]
+  return tuple(names[first]())
 
 
 def load_sources(data_config):
   if data_config.name not in DATASETS:
     raise ValueError(f'config.data.name={data_config.name!r} is not a dataset; '
                      f'known: {sorted(DATASETS)}')
-  return DATASETS[data_config.name](data_config)
+  try:
+    return DATASETS[data_config.name](data_config)
+  except DataError as e:
+    raise DataError(f'config.data ({data_config.name}): {e}') from None

@@ -2,14 +2,26 @@
 
 The two streams are independent infinite MapDatasets (shuffled per epoch,
 sharded per JAX process) zipped together, so one iterator -- and one
-checkpointable iterator state -- feeds the train step. Elements stay uint8 on
-the host; normalisation happens on the accelerator.
+checkpointable iterator state -- feeds the train step. A stream drawn from a
+`Mixture` shuffles and repeats each source on its own and then mixes
+them by weight. Records of any size are resized to the model's square input
+(bilinear/area for pixels, nearest for labels) before batching. Elements stay
+uint8 on the host; normalisation happens on the accelerator.
 """
 import dataclasses
 
 from absl import flags
 import grain
 import numpy as np
+
+from vda_jax.data import media
+
+
+@dataclasses.dataclass(frozen=True)
+class Mixture:
+  """Sources one training stream draws from, in proportion to `weights`."""
+  sources: tuple
+  weights: tuple
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,23 +49,37 @@ def _flip(rng, arrays):
   return arrays
 
 
-def _image_element(record, rng, augment):
-  image, label = record['image'], record['mask'][..., :1]
+def _fit(frames, size, nearest=False):
+  """(..., H, W, C) -> (..., size, size, C), frame by frame."""
+  frames = np.asarray(frames)
+  if size is None or frames.shape[-3:-1] == (size, size):
+    return frames
+  flat = frames.reshape((-1,) + frames.shape[-3:])
+  out = np.stack([media.resize(f, (size, size), nearest).reshape(size, size, -1) for f in flat])
+  return out.reshape(frames.shape[:-3] + out.shape[1:])
+
+
+def _image_element(record, rng, augment, size=None):
+  image, label = _fit(record['image'], size), _fit(record['mask'][..., :1], size, nearest=True)
   if augment:
     image, label = _flip(rng, _translate(rng, [image, label], augment))
   return {'image': np.ascontiguousarray(image),
           'label': np.ascontiguousarray(label[..., 0])}
 
 
-def _clip_element(record, rng, clip_len, augment, with_masks):
+def _clip_element(record, rng, clip_len, augment, with_masks, size=None):
   frames = _stack(record['frames'])
   if clip_len > frames.shape[0]:
-    raise ValueError(f'clip_len={clip_len} is longer than the stored clips '
+    name = f" {record['name']!r}" if 'name' in record else ''
+    raise ValueError(f'clip_len={clip_len} is longer than the stored clip{name} '
                      f'({frames.shape[0]} frames)')
   start = int(rng.integers(0, frames.shape[0] - clip_len + 1))
-  arrays = [frames[start:start + clip_len]]
+  arrays = [_fit(frames[start:start + clip_len], size)]
   if with_masks:  # only the supervised upper bound ever asks for these
-    arrays.append(_stack(record['masks'])[start:start + clip_len])
+    if 'masks' not in record:
+      raise ValueError('the video source has no masks; the supervised upper bound '
+                       '(config.train.video_label_weight > 0) needs labeled videos')
+    arrays.append(_fit(_stack(record['masks'])[start:start + clip_len], size, nearest=True))
   if augment:
     arrays = _flip(rng, _translate(rng, arrays, augment))
   out = {'video': np.ascontiguousarray(arrays[0])}
@@ -63,25 +89,34 @@ def _clip_element(record, rng, clip_len, augment, with_masks):
 
 
 def _stream(source, transform, *, batch_size, seed, shard):
-  ds = grain.MapDataset.source(source)[shard.index::shard.count]
-  if len(ds) == 0:
-    raise ValueError(f'process {shard.index} of {shard.count} got no records '
-                     f'from a source of {len(source)}')
-  return (ds.seed(seed).shuffle().repeat()
-          .random_map(transform).batch(batch_size, drop_remainder=True))
+  """Shuffled, repeated, transformed and batched; a Mixture's parts mixed by weight."""
+  parts = (list(zip(source.sources, source.weights)) if isinstance(source, Mixture)
+           else [(source, 1.0)])
+  streams = []
+  for i, (part, _) in enumerate(parts):
+    ds = grain.MapDataset.source(part)[shard.index::shard.count]
+    if len(ds) == 0:
+      raise ValueError(f'process {shard.index} of {shard.count} got no records '
+                       f'from {part!r} ({len(part)} records)')
+    streams.append(ds.seed(seed + 1000 * i).shuffle().repeat().random_map(transform))
+  ds = streams[0] if len(streams) == 1 else grain.MapDataset.mix(
+      streams, [w for _, w in parts])
+  return ds.batch(batch_size, drop_remainder=True)
 
 
 def train_dataset(image_source, video_source, *, image_batch, video_batch,
-                  clip_len, seed, shard=Shard(), augment=4, video_labels=False):
+                  clip_len, seed, shard=Shard(), augment=4, video_labels=False, size=None):
   """Infinite MapDataset of {'image','label','video'[, 'video_label']} batches.
 
   `image_batch`/`video_batch` are per-process batch sizes. `augment` is the
   maximum random shift in pixels (0 = no augmentation); flips come with it.
+  Sources may be `Mixture`s. `size` resizes records of another size
+  to size x size (None: records must already share one size).
   """
-  images = _stream(image_source, lambda r, rng: _image_element(r, rng, augment),
+  images = _stream(image_source, lambda r, rng: _image_element(r, rng, augment, size),
                    batch_size=image_batch, seed=seed, shard=shard)
   clips = _stream(video_source,
-                  lambda r, rng: _clip_element(r, rng, clip_len, augment, video_labels),
+                  lambda r, rng: _clip_element(r, rng, clip_len, augment, video_labels, size),
                   batch_size=video_batch, seed=seed + 1, shard=shard)
   # Infinite streams still report a (huge) length, and it depends on the batch
   # size; zipping needs equal lengths, so cut both to the shorter one.
@@ -101,23 +136,3 @@ def train_iterator(dataset, *, num_workers=0, prefetch=2):
   elif prefetch > 0:
     ds = grain.experimental.ThreadPrefetchIterDataset(ds, prefetch_buffer_size=prefetch)
   return iter(ds)
-
-
-def eval_batches(source, kind, batch_size):
-  """The whole split in order, as full batches padded at the end.
-
-  Yields (batch, num_valid). Padded labels are 255 (ignored by every metric).
-  """
-  for start in range(0, len(source), batch_size):
-    records = [source[i] for i in range(start, min(start + batch_size, len(source)))]
-    if kind == 'images':
-      x = np.stack([r['image'] for r in records])
-      y = np.stack([r['mask'][..., 0] for r in records])
-    else:
-      x = np.stack([_stack(r['frames']) for r in records])
-      y = np.stack([_stack(r['masks'])[..., 0] for r in records])
-    n = len(records)
-    if n < batch_size:
-      x = np.concatenate([x, np.zeros((batch_size - n,) + x.shape[1:], x.dtype)])
-      y = np.concatenate([y, np.full((batch_size - n,) + y.shape[1:], 255, y.dtype)])
-    yield {'image': x, 'label': y}, n

@@ -4,8 +4,8 @@ J&F follows the DAVIS toolkit exactly: binary masks (value > 0), J = IoU
 (1 when the union is empty), F = boundary F-measure with boundaries from
 `seg2bmap` and a disk tolerance of ceil(0.008 * image diagonal) pixels.
 """
+import cv2
 import numpy as np
-from scipy import ndimage
 
 IGNORE_LABEL = 255
 
@@ -67,8 +67,10 @@ def boundary_f(pred, truth, bound_th=0.008):
   radius = bound_th if bound_th >= 1 else np.ceil(bound_th * np.linalg.norm(pred.shape))
   pb, gb = seg2bmap(pred), seg2bmap(truth)
   disk = _disk(radius)
-  p_dil = ndimage.binary_dilation(pb, structure=disk)
-  g_dil = ndimage.binary_dilation(gb, structure=disk)
+  # OpenCV's dilation is the same set operation as the toolkit's (a disk, nothing
+  # beyond the border), ~100x faster than scipy's on a 480p frame.
+  p_dil = cv2.dilate(pb.astype(np.uint8), disk.astype(np.uint8)).astype(bool)
+  g_dil = cv2.dilate(gb.astype(np.uint8), disk.astype(np.uint8)).astype(bool)
   n_p, n_g = pb.sum(), gb.sum()
   if n_p == 0 and n_g > 0:
     precision, recall = 1.0, 0.0
@@ -82,6 +84,30 @@ def boundary_f(pred, truth, bound_th=0.008):
   if precision + recall == 0:
     return 0.0
   return float(2 * precision * recall / (precision + recall))
+
+
+def sequence_statistics(values):
+  """Mean, recall (share of frames > 0.5) and decay (mean of the first quarter of
+  the frames minus the last quarter) of one sequence's per-frame J or F,
+  binned as the DAVIS toolkit's `db_statistics` bins them."""
+  values = np.asarray(values, np.float64)
+  ids = (np.round(np.linspace(1, len(values), 5) + 1e-10) - 1).astype(int)
+  bins = [values[ids[i]:ids[i + 1] + 1] for i in range(4)]
+  return {'mean': float(np.mean(values)), 'recall': float(np.mean(values > 0.5)),
+          'decay': float(np.mean(bins[0]) - np.mean(bins[3]))}
+
+
+def davis_scores(per_sequence):
+  """Dataset scores from {'J': [[per-frame] per sequence], 'F': [...]}: J/F mean,
+  recall and decay averaged over sequences, and J&F = mean of J and F means."""
+  out = {}
+  for m in ('J', 'F'):
+    stats = [sequence_statistics(v) for v in per_sequence[m]]
+    out[m] = float(np.mean([s['mean'] for s in stats]))
+    out[f'{m}-recall'] = float(np.mean([s['recall'] for s in stats]))
+    out[f'{m}-decay'] = float(np.mean([s['decay'] for s in stats]))
+  out['J&F'] = 0.5 * (out['J'] + out['F'])
+  return out
 
 
 def j_and_f(preds, truths):

@@ -1,17 +1,19 @@
 """The training loop: data -> jitted step -> logs, evals, checkpoints."""
 import functools
+import json
 import logging
 import os
 import time
 
 import grain
 import jax
+import ml_collections
 import numpy as np
 import orbax.checkpoint as ocp
 import tqdm
 
 from vda_jax.adversarial.objective import Objective
-from vda_jax.data import datasets, pipeline, synthetic
+from vda_jax.data import datasets, pipeline
 from vda_jax.eval.evaluate import evaluate
 from vda_jax.models import pretrained
 from vda_jax.models.registry import build_model
@@ -33,10 +35,11 @@ def build_experiment(config, devices=None):
                                 'config.input.video_batch': config.input.video_batch,
                                 'config.eval.image_batch': config.eval.image_batch,
                                 'config.eval.clip_batch': config.eval.clip_batch})
-  if config.input.clip_len > config.data.stored_clip_len:
+  if config.data.name == 'embedded' and config.input.clip_len > config.data.stored_clip_len:
     raise ValueError(f'config.input.clip_len={config.input.clip_len} is longer than the '
                      f'stored clips (config.data.stored_clip_len={config.data.stored_clip_len})')
-  model = build_model(config.model, synthetic.NUM_CLASSES)
+  num_classes = len(datasets.class_names(config.data))
+  model = build_model(config.model, num_classes)
   s = config.data.image_size
   input_shape = (1, config.input.clip_len, s, s, 3) if model.temporal else (1, s, s, 3)
   objective = Objective.from_config(config.adversarial)
@@ -44,7 +47,7 @@ def build_experiment(config, devices=None):
   tx = make_optimizer(config.optimizer, config.train.steps)
   init = functools.partial(init_train_state, model=model, objective=objective, tx=tx,
                            input_shape=input_shape, tap_shapes=tap_shapes,
-                           num_classes=synthetic.NUM_CLASSES)
+                           num_classes=num_classes)
   return dict(mesh=mesh, model=model, objective=objective, tx=tx,
               init=jax.jit(init, out_shardings=shd.replicated(mesh)),
               step=jit_train_step(mesh, model=model, objective=objective, tx=tx, config=config),
@@ -69,7 +72,8 @@ def train_iterator(config, sources):
       sources['images/train'], sources['videos/train'],
       image_batch=config.input.image_batch // n, video_batch=config.input.video_batch // n,
       clip_len=config.input.clip_len, seed=config.seed, shard=pipeline.Shard(i, n),
-      augment=config.input.augment, video_labels=bool(config.train.video_label_weight))
+      augment=config.input.augment, video_labels=bool(config.train.video_label_weight),
+      size=config.data.image_size)
   return pipeline.train_iterator(data, num_workers=config.input.num_workers,
                                  prefetch=config.input.prefetch)
 
@@ -123,19 +127,57 @@ def _mean_metrics(pending):
   return None, None, {k: float(np.mean([m[k] for _, m in pending])) for k in keys}
 
 
+def eval_fn(exp, config, sources):
+  """params -> test-split scores (see eval.evaluate)."""
+  return functools.partial(
+      evaluate, exp['predict'], sources=sources, sharding=shd.batch_sharding(exp['mesh']),
+      class_names=datasets.class_names(config.data), image_batch=config.eval.image_batch,
+      clip_batch=config.eval.clip_batch, size=config.data.image_size,
+      clip_len=config.input.clip_len, skip_first_last=config.eval.skip_first_last)
+
+
+def save_config(config, workdir):
+  """workdir/config.json: what `segment` and `restore_state` rebuild the run from."""
+  if jax.process_index() == 0:
+    os.makedirs(workdir, exist_ok=True)
+    tmp = os.path.join(workdir, 'config.json.tmp')
+    with open(tmp, 'w') as f:
+      f.write(config.to_json_best_effort(indent=1, sort_keys=True))
+    os.replace(tmp, os.path.join(workdir, 'config.json'))
+
+
+def load_config(workdir):
+  """The locked ConfigDict a run saved in workdir/config.json."""
+  path = os.path.join(workdir, 'config.json')
+  if not os.path.exists(path):
+    raise FileNotFoundError(f'{path}: missing; --checkpoint must be the workdir of a run '
+                            '(it holds config.json and checkpoints/)')
+  with open(path) as f:
+    config = ml_collections.ConfigDict(_tuples(json.load(f)))
+  config.lock()
+  return config
+
+
+def _tuples(tree):
+  """JSON lists back to the tuples the config held (model fields must be hashable)."""
+  if isinstance(tree, dict):
+    return {k: _tuples(v) for k, v in tree.items()}
+  if isinstance(tree, list):
+    return tuple(_tuples(v) for v in tree)
+  return tree
+
+
 def train_and_evaluate(config, workdir, devices=None):
   """Trains per `config` into `workdir` (resuming if it holds checkpoints); returns final eval."""
   exp = build_experiment(config, devices)
   sources = datasets.load_sources(config.data)
+  save_config(config, workdir)
   state = init_state(exp, config)
   iterator = train_iterator(config, sources)
   manager = checkpoint_manager(workdir, config)
   state = _restore(manager, state, iterator)
   writer = MetricWriter(workdir)
-  eval_fn = functools.partial(
-      evaluate, exp['predict'], sources=sources, sharding=shd.batch_sharding(exp['mesh']),
-      class_names=synthetic.CLASS_NAMES, image_batch=config.eval.image_batch,
-      clip_batch=config.eval.clip_batch)
+  score = eval_fn(exp, config, sources)
   rng = jax.random.key(config.seed + 1)
   first, total = int(state.step), config.train.steps
   pending, results = [], {}
@@ -172,7 +214,7 @@ def train_and_evaluate(config, workdir, devices=None):
         flush()
       if step % config.train.eval_every == 0 or last:
         flush()
-        results = eval_fn(state.params['model'])
+        results = score(state.params['model'])
         writer.write(step, results)
         clock['time'] = time.perf_counter()
       if step % config.train.checkpoint_every == 0 or last:
@@ -183,5 +225,5 @@ def train_and_evaluate(config, workdir, devices=None):
   manager.close()
   writer.close()
   if not results and first == total:  # already finished: score the restored state
-    results = eval_fn(state.params['model'])
+    results = score(state.params['model'])
   return results

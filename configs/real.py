@@ -1,0 +1,47 @@
+r"""Real data: labeled images (COCO and/or VOC) -> videos (DAVIS, or your own video files).
+
+The embedded config's model, method and optimizer, with datasets the user has
+placed on disk (nothing downloads; see README "Real data"). Each dataset is
+built once into TFDS format under config.data.data_dir, keyed by its folder.
+
+COCO images -> DAVIS-2017 videos, as in the original work (class-agnostic objects):
+  python -m vda_jax.main --config=configs/real.py:method=clustered,model=segformer \
+      --config.data.manual_dirs.coco=/data/coco --config.data.manual_dirs.davis=/data/DAVIS \
+      --workdir=runs/coco_davis
+Mix COCO and VOC 2:1 and adapt to a folder of your own (unlabeled) videos:
+  ... --config.data.train_images=coco/train:2,voc/train:1 \
+      --config.data.train_videos=video_files/train --config.data.manual_dirs.voc=/data/VOC2012 \
+      --config.data.manual_dirs.video_files=/data/my_videos
+"""
+import os
+
+from vda_jax.config_arg import parse_arg
+from vda_jax.experiment import load_config_module
+
+_EMBEDDED = load_config_module(os.path.join(os.path.dirname(__file__), 'embedded.py'))
+
+
+def get_config(arg=None):
+  arg = parse_arg(arg, method='adversarial', model='segformer', size='tiny', seed=0)
+  c = _EMBEDDED.get_config(f'method={arg.method},model={arg.model},size={arg.size},'
+                           f'seed={arg.seed}')
+  c.unlock()
+  c.data = dict(
+      name='real',
+      data_dir='',              # built TFDS datasets; '' -> $VDA_DATA_DIR or ~/.cache/vda_jax/...
+      image_size=128,           # the model's input; records are resized to it, scores are
+                                # computed on masks resized back to each frame's size
+      task='foreground',        # 'foreground' (objects, class-agnostic) or 'semantic' (classes)
+      # 'dataset/split[:weight],...'; train splits may mix datasets, test splits are one each.
+      train_images='coco/train',
+      test_images='coco/val',
+      train_videos='davis/train',
+      test_videos='davis/val',
+      manual_dirs=dict(coco='', voc='', davis='', video_files=''),
+      davis_year='2017',        # '2016' (binary 0/255 masks) or '2017' (palette, one id per object)
+      video_files=dict(chunk_len=16, max_size=480),  # records of 16 frames, longer side <= 480
+  )
+  c.input.clip_len = 4
+  c.eval.skip_first_last = True
+  c.lock()
+  return c

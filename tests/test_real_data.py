@@ -1,0 +1,299 @@
+"""Manual-dir builders (DAVIS, COCO, VOC, video files), mixing, and their bad-input errors.
+
+Real samples are read in place from ../shared/data; everything else (a DAVIS-2017
+style layout, broken masks, a real encoded mp4) the tests write themselves.
+"""
+import os
+import shutil
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import SHARED_DATA
+from vda_jax.data import datasets, media, pipeline
+from vda_jax.data.builders import coco, davis, video_files, voc
+
+DAVIS = SHARED_DATA / 'davis2016-sample'
+COCO = SHARED_DATA / 'image-samples' / 'coco'
+VOC = SHARED_DATA / 'image-samples' / 'voc'
+needs_shared = pytest.mark.skipif(not SHARED_DATA.exists(), reason='needs ../shared/data')
+
+
+def write_mp4(path, frames, fps=10):
+  h, w = frames[0].shape[:2]
+  writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*'mp4v'), fps, (w, h))
+  for f in frames:
+    writer.write(cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
+  writer.release()
+
+
+def moving_square(n, h=48, w=64):
+  frames = []
+  for t in range(n):
+    f = np.full((h, w, 3), 30, np.uint8)
+    f[10:30, 2 + 2 * t:22 + 2 * t] = (220, 180, 40)
+    frames.append(f)
+  return frames
+
+
+def write_davis(root, seqs, year='2017', size=(24, 32)):
+  """A DAVIS layout with `seqs` = {name: [object-id mask per frame]}."""
+  for seq, masks in seqs.items():
+    (root / 'JPEGImages' / '480p' / seq).mkdir(parents=True)
+    (root / 'Annotations' / '480p' / seq).mkdir(parents=True)
+    for t, m in enumerate(masks):
+      Image.fromarray(np.full(size + (3,), 40 * t, np.uint8)).save(
+          root / 'JPEGImages' / '480p' / seq / f'{t:05d}.jpg')
+      if year == '2017':
+        media.write_mask(root / 'Annotations' / '480p' / seq / f'{t:05d}.png', m)
+      else:
+        Image.fromarray(m).save(root / 'Annotations' / '480p' / seq / f'{t:05d}.png')
+
+
+@needs_shared
+def test_davis_2016_sample_reads_in_place_as_binary_object_masks(data_dir):
+  b = davis.builder(str(DAVIS), data_dir, '2016')
+  src = b.as_data_source('full')
+  assert len(src) == 2
+  by_name = {src[i]['name'].decode(): src[i] for i in range(2)}
+  assert set(by_name) == {'blackswan', 'car-shadow'}
+  r = by_name['car-shadow']
+  frames, masks = np.stack(r['frames']), np.stack(r['masks'])
+  assert frames.shape == (40, 480, 854, 3) and masks.shape == (40, 480, 854, 1)
+  truth = np.array(Image.open(DAVIS / 'Annotations' / '480p' / 'car-shadow' / '00017.png'))
+  np.testing.assert_array_equal(masks[17, ..., 0], truth // 255)
+
+
+def test_davis_2017_keeps_object_ids_and_maps_to_foreground_with_void(tmp_path, data_dir):
+  m = np.zeros((24, 32), np.uint8)
+  m[2:8, 2:8], m[10:20, 10:20], m[0, :] = 1, 2, 255
+  write_davis(tmp_path / 'd17', {'dance': [m, m, np.roll(m, 1, 0)]})
+  r = davis.builder(str(tmp_path / 'd17'), data_dir, '2017').as_data_source('full')[0]
+  np.testing.assert_array_equal(np.stack(r['masks'])[0, ..., 0], m)
+  fg = datasets._davis(r)['masks'][0, ..., 0]
+  assert fg[5, 5] == 1 and fg[15, 15] == 1 and fg[22, 30] == 0 and (fg[0] == 255).all()
+
+
+def test_davis_image_sets_choose_the_splits(tmp_path, data_dir):
+  m = np.zeros((24, 32), np.uint8)
+  write_davis(tmp_path / 'd', {'a': [m] * 3, 'b': [m] * 4, 'c': [m] * 3})
+  (tmp_path / 'd' / 'ImageSets' / '2017').mkdir(parents=True)
+  (tmp_path / 'd' / 'ImageSets' / '2017' / 'train.txt').write_text('a\nc\n')
+  (tmp_path / 'd' / 'ImageSets' / '2017' / 'val.txt').write_text('b\n')
+  b = davis.builder(str(tmp_path / 'd'), data_dir, '2017')
+  assert {k: v.num_examples for k, v in b.info.splits.items()} == {'train': 2, 'val': 1}
+  assert len(b.as_data_source('val')[0]['frames']) == 4
+
+
+def test_coco_rle_strings_decode_like_the_coco_api():
+  # Hand-encoded with maskApi.c's rleToString: each count in 5-bit groups + 48,
+  # counts after the second stored as the difference to two places back.
+  assert coco.rle_counts('324') == [3, 2, 4]
+  assert coco.rle_counts('1232') == [1, 2, 3, 4]
+  assert coco.rle_counts('X1') == [40]
+  # Column-major runs: 2 background, 3 object, 1 background in a 3x2 image.
+  np.testing.assert_array_equal(coco.rle_mask({'size': [3, 2], 'counts': [2, 3, 1]}),
+                                [[0, 1], [0, 1], [1, 0]])
+  np.testing.assert_array_equal(coco.rle_mask({'size': [3, 2], 'counts': '231'}),
+                                [[0, 1], [0, 1], [1, 0]])
+
+
+@needs_shared
+def test_coco_sample_masks_match_the_annotations(data_dir):
+  import json
+  ann = json.loads((COCO / 'annotations.json').read_text())
+  sem = coco.builder(str(COCO), data_dir, 'semantic')
+  names = sem.info.metadata['class_names']
+  assert len(names) == 81 and names[:3] == ['background', 'person', 'bicycle']
+  src = sem.as_data_source('train')
+  recs = {src[i]['name'].decode(): src[i] for i in range(len(src))}
+  assert len(recs) == 6  # the image without annotations is all background
+  assert set(np.unique(recs['000000000089.jpg']['mask'])) == {0}
+  assert set(np.unique(recs['000000343934.jpg']['mask'])) == {0, names.index('motorcycle')}
+  assert 255 in np.unique(recs['000000464689.jpg']['mask'])  # the crowd region is void
+  # Filled polygons cover the area COCO's API computed for them (within 3%).
+  by_id = {i['file_name']: i['id'] for i in ann['images']}
+  polys = [a for a in ann['annotations'] if a['image_id'] == by_id['000000343934.jpg']]
+  assert len(polys) == 1
+  area = (recs['000000343934.jpg']['mask'] > 0).sum()
+  assert abs(area - polys[0]['area']) / polys[0]['area'] < 0.03
+  fg = coco.builder(str(COCO), data_dir, 'foreground').as_data_source('train')
+  fg_masks = {fg[i]['name'].decode(): fg[i]['mask'] for i in range(len(fg))}
+  m = recs['000000128372.jpg']['mask']
+  np.testing.assert_array_equal(fg_masks['000000128372.jpg'], np.where(m == 255, 255, m > 0))
+
+
+@needs_shared
+def test_voc_sample_uses_masked_images_and_keeps_void(data_dir):
+  src = voc.builder(str(VOC), data_dir, 'semantic').as_data_source('full')
+  assert len(src) == 1  # 2011_003353 has only a box, no mask
+  r = src[0]
+  raw = np.array(Image.open(VOC / 'SegmentationClass' / '2007_000063.png'))
+  np.testing.assert_array_equal(r['mask'][..., 0], raw)
+  assert set(np.unique(raw)) == {0, voc.CLASS_NAMES.index('chair'), voc.CLASS_NAMES.index('dog'), 255}
+  fg = voc.builder(str(VOC), data_dir, 'foreground').as_data_source('full')[0]['mask'][..., 0]
+  np.testing.assert_array_equal(fg, np.where(raw == 255, 255, raw > 0))
+
+
+def test_video_files_decode_a_real_mp4_into_chunks(tmp_path, data_dir):
+  written = moving_square(20)
+  (tmp_path / 'vids').mkdir()
+  write_mp4(tmp_path / 'vids' / 'walk.mp4', written)
+  b = video_files.builder(str(tmp_path / 'vids'), data_dir, chunk_len=8, max_size=32)
+  src = b.as_data_source('train')
+  assert len(src) == 2  # 20 frames -> two chunks of 8; the 4-frame tail is dropped
+  starts = sorted(int(src[i]['start']) for i in range(2))
+  assert starts == [0, 8]
+  r = next(src[i] for i in range(2) if src[i]['start'] == 8)
+  frames = np.stack(r['frames'])
+  assert frames.shape == (8, 24, 32, 3)  # longer side 64 -> 32
+  expected = np.stack([media.resize(f, (24, 32)) for f in written[8:16]])
+  assert np.abs(frames.astype(int) - expected).mean() < 8  # mp4 + jpeg are lossy
+
+
+def test_mixture_draws_sources_by_weight():
+  dark = [{'image': np.zeros((8, 8, 3), np.uint8), 'mask': np.zeros((8, 8, 1), np.uint8)}] * 10
+  light = [{'image': np.full((12, 12, 3), 255, np.uint8),
+            'mask': np.ones((12, 12, 1), np.uint8)}] * 10
+  clips = [{'frames': np.zeros((4, 16, 16, 3), np.uint8)}] * 4
+  ds = pipeline.train_dataset(pipeline.Mixture((dark, light), (3.0, 1.0)), clips, image_batch=40,
+                              video_batch=2, clip_len=2, seed=0, augment=0, size=8)
+  it = pipeline.train_iterator(ds, prefetch=0)
+  batches = [next(it) for _ in range(10)]
+  light_share = np.mean([b['image'][i, 0, 0, 0] == 255 for b in batches for i in range(40)])
+  assert light_share == pytest.approx(0.25, abs=0.05)
+  assert batches[0]['image'].shape == (40, 8, 8, 3) and batches[0]['video'].shape == (2, 2, 8, 8, 3)
+  # Labels are resized with nearest neighbours: still exactly 0/1.
+  assert set(np.unique(np.stack([b['label'] for b in batches]))) == {0, 1}
+
+
+# --- bad input: a clear error naming the file, and no dataset left looking complete ---
+
+
+def test_corrupt_and_truncated_videos_name_the_file_and_leave_no_dataset(tmp_path, data_dir):
+  folder = tmp_path / 'vids'
+  folder.mkdir()
+  write_mp4(folder / 'good.mp4', moving_square(10))
+  data = (folder / 'good.mp4').read_bytes()
+  (folder / 'noise.mp4').write_bytes(np.random.default_rng(0).bytes(4000))
+  with pytest.raises(media.DataError, match='noise.mp4: cannot open as a video'):
+    video_files.builder(str(folder), str(tmp_path / 'tfds'), chunk_len=4)
+  assert not list((tmp_path / 'tfds').rglob('dataset_info.json'))
+  os.remove(folder / 'noise.mp4')
+  (folder / 'short.mp4').write_bytes(data[:len(data) * 2 // 3])
+  with pytest.raises(media.DataError, match='short.mp4: (truncated|cannot open)'):
+    video_files.builder(str(folder), str(tmp_path / 'tfds'), chunk_len=4)
+  assert not list((tmp_path / 'tfds').rglob('dataset_info.json'))
+  os.remove(folder / 'short.mp4')
+  b = video_files.builder(str(folder), str(tmp_path / 'tfds'), chunk_len=4)
+  assert len(b.as_data_source('train')) == 2
+
+
+def test_truncated_video_whose_header_survives_reports_the_missing_frames(tmp_path):
+  # An AVI keeps its frame count in the header at the front, so a cut file still
+  # opens; the lost frames must not pass silently as a shorter video.
+  path = tmp_path / 'cut.avi'
+  writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*'MJPG'), 10, (64, 48))
+  for f in moving_square(30):
+    writer.write(f)
+  writer.release()
+  assert len(list(media.video_frames(str(path)))) == 30
+  data = path.read_bytes()
+  path.write_bytes(data[:len(data) // 2])
+  with pytest.raises(media.DataError, match=r'cut.avi: truncated or corrupt, decoded \d+ of the '
+                                            '30 frames its header declares'):
+    list(media.video_frames(str(path)))
+
+
+def test_bad_davis_layouts_are_named(tmp_path, data_dir):
+  m = np.zeros((24, 32), np.uint8)
+  write_davis(tmp_path / 'count', {'seq': [m] * 3})
+  os.remove(tmp_path / 'count' / 'Annotations' / '480p' / 'seq' / '00002.png')
+  with pytest.raises(media.DataError, match=r'Annotations/480p/seq: 2 masks for the 3 frames'):
+    davis.builder(str(tmp_path / 'count'), data_dir, '2017')
+
+  write_davis(tmp_path / 'size', {'seq': [m, m, np.zeros((20, 32), np.uint8)]})
+  with pytest.raises(media.DataError, match=r'seq/00002.png: mask is 32x20 \(WxH\) but its '
+                                            r'frame is 32x24'):
+    davis.builder(str(tmp_path / 'size'), data_dir, '2017')
+
+  bad = m.copy()
+  bad[3, 3] = 7
+  write_davis(tmp_path / 'values', {'seq': [m, bad]}, year='2016')
+  with pytest.raises(media.DataError, match=r'seq/00001.png: label values \[7\] are outside '
+                                            r'\{0, 255\}'):
+    davis.builder(str(tmp_path / 'values'), data_dir, '2016')
+
+  with pytest.raises(media.DataError, match='does not exist'):
+    davis.builder(str(tmp_path / 'nowhere'), data_dir, '2016')
+  with pytest.raises(media.DataError, match='no manual dir given'):
+    davis.builder('', data_dir, '2016')
+  (tmp_path / 'empty').mkdir()
+  with pytest.raises(media.DataError, match='empty: manual dir of vda_davis is empty'):
+    davis.builder(str(tmp_path / 'empty'), data_dir, '2016')
+  with pytest.raises(media.DataError, match='empty: manual dir of vda_video_files is empty'):
+    video_files.builder(str(tmp_path / 'empty'), data_dir)
+  (tmp_path / 'empty' / 'notes.txt').write_text('no videos here')
+  with pytest.raises(media.DataError, match=r'empty: empty, expected video files'):
+    video_files.builder(str(tmp_path / 'empty'), data_dir)
+  with pytest.raises(media.DataError, match='empty: no JPEGImages/480p folder'):
+    davis.builder(str(tmp_path / 'empty'), data_dir, '2016')
+
+
+@needs_shared
+def test_voc_label_outside_the_classes_is_named(tmp_path, data_dir):
+  root = tmp_path / 'voc'
+  (root / 'JPEGImages').mkdir(parents=True)
+  (root / 'SegmentationClass').mkdir()
+  shutil.copy(VOC / 'JPEGImages' / '2007_000063.jpg', root / 'JPEGImages')
+  mask = np.array(Image.open(VOC / 'SegmentationClass' / '2007_000063.png'))
+  mask[0, 0] = 30
+  media.write_mask(root / 'SegmentationClass' / '2007_000063.png', mask)
+  with pytest.raises(media.DataError, match=r'2007_000063.png: label values \[30\] are outside '
+                                            'the 21 VOC classes'):
+    voc.builder(str(root), data_dir, 'semantic')
+
+
+def test_coco_annotation_with_an_unknown_category_is_named():
+  ann = {'id': 7, 'category_id': 99, 'segmentation': [[0, 0, 4, 0, 4, 4]], 'area': 8}
+  with pytest.raises(media.DataError, match=r'instances.json: annotation 7 has category_id 99'):
+    coco.image_mask([ann], 5, 5, {1: 1}, 'semantic', 'instances.json')
+  rle = {'id': 8, 'category_id': 1, 'segmentation': {'size': [4, 4], 'counts': [3, 2]}}
+  with pytest.raises(media.DataError, match=r'annotation 8: RLE size \[4, 4\] differs from its '
+                                            'image 5x5'):
+    coco.image_mask([rle], 5, 5, {1: 1}, 'semantic', 'instances.json')
+
+
+@needs_shared
+def test_real_config_mixes_by_name_and_rejects_what_cannot_mix(data_dir):
+  from test_segment import real_config
+  config = real_config(data_dir)
+  sources = datasets.load_sources(config.data)
+  assert isinstance(sources['images/train'], pipeline.Mixture)
+  assert sources['images/train'].weights == (2.0, 1.0)
+  assert datasets.class_names(config.data) == ('background', 'object')
+  config.data.update(task='semantic', train_images='voc/full')
+  with pytest.raises(ValueError, match="DAVIS has object masks, not classes"):
+    datasets.load_sources(config.data)
+  config.data.update(task='foreground', train_images='coco/nope')
+  with pytest.raises(ValueError, match=r"train_images: coco has no split 'nope'; it has \['train'\]"):
+    datasets.load_sources(config.data)
+  config.data.train_images = 'coco'
+  with pytest.raises(ValueError, match=r"'coco' is not dataset/split\[:weight\]"):
+    datasets.load_sources(config.data)
+
+
+@needs_shared
+def test_semantic_datasets_with_different_classes_do_not_mix(data_dir):
+  from test_segment import real_config
+  config = real_config(data_dir)
+  config.data.update(task='semantic', train_images='coco/train,voc/full')
+  with pytest.raises(ValueError, match=r"semantic image datasets \['coco', 'voc'\] have "
+                                       'different classes'):
+    datasets.load_sources(config.data)
+  config.data.update(task='foreground', train_images='coco/train',
+                     test_videos='video_files/train')
+  with pytest.raises(ValueError, match='video files have no masks to score against'):
+    datasets.load_sources(config.data)

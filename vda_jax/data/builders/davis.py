@@ -1,0 +1,103 @@
+"""DAVIS in its official folder layout (`vda_davis`), from a manual dir.
+
+    <manual_dir>/JPEGImages/480p/<seq>/00000.jpg ...
+    <manual_dir>/Annotations/480p/<seq>/00000.png ...
+    <manual_dir>/ImageSets/<2016|2017|480p>/<split>.txt   (optional)
+
+One record per sequence: all frames and masks. Masks are stored as object
+ids: DAVIS-2016's 0/255 masks become 0/1; DAVIS-2017's palette masks keep
+their indices (one per object, 255 = void). Without ImageSets every sequence
+goes to the split 'full'.
+"""
+import os
+
+import numpy as np
+import tensorflow_datasets as tfds
+
+from vda_jax.data import media
+from vda_jax.data.builders import manual
+
+LAYOUT = 'JPEGImages/480p/<seq>/*.jpg + Annotations/480p/<seq>/*.png'
+YEARS = ('2016', '2017')
+
+
+def read_sequence(frame_dir, mask_dir, year):
+  """(frames (T,H,W,3), object ids (T,H,W)) of one sequence, checked frame by frame."""
+  frame_files = media.list_files(frame_dir, media.IMAGE_SUFFIXES, 'DAVIS frames')
+  mask_files = media.list_files(mask_dir, ('.png',), 'DAVIS masks')
+  if len(frame_files) != len(mask_files):
+    raise media.DataError(f'{mask_dir}: {len(mask_files)} masks for the {len(frame_files)} '
+                          f'frames in {frame_dir}')
+  # 2017 palette indices are object ids: any value is a valid id.
+  allowed = {0, 255} if year == '2016' else range(256)
+  what = '{0, 255} (DAVIS-2016 binary masks)'
+  frames, masks = [], []
+  for f, m in zip(frame_files, mask_files):
+    if _stem(f) != _stem(m):
+      raise media.DataError(f'{m}: mask does not match frame {os.path.basename(f)}')
+    frame, mask = media.read_image(f), media.read_mask(m)
+    media.check_mask(m, mask, frame.shape, allowed, what)
+    frames.append(frame)
+    masks.append((mask > 0).astype(np.uint8) if year == '2016' else mask)
+  return np.stack(frames), np.stack(masks)
+
+
+def _stem(path):
+  return os.path.splitext(os.path.basename(path))[0]
+
+
+def _split_sequences(root, year):
+  """{split: [sequence]} from ImageSets, or {'full': every sequence}."""
+  for sub in (year, '480p'):
+    folder = os.path.join(root, 'ImageSets', sub)
+    if os.path.isdir(folder):
+      splits = {}
+      for name in sorted(os.listdir(folder)):
+        if name.endswith('.txt'):
+          with open(os.path.join(folder, name)) as f:
+            # 2017 lists sequence names; 2016 lists '/JPEGImages/480p/<seq>/<frame> ...'.
+            seqs = [line.split()[0].strip('/').split('/')[-2] if '/' in line else line.strip()
+                    for line in f if line.strip()]
+          splits[name[:-4]] = list(dict.fromkeys(seqs))
+      if splits:
+        return splits
+  frames = os.path.join(root, 'JPEGImages', '480p')
+  if not os.path.isdir(frames):
+    raise media.DataError(f'{root}: no JPEGImages/480p folder; expected the DAVIS layout {LAYOUT}')
+  seqs = sorted(s for s in os.listdir(frames) if os.path.isdir(os.path.join(frames, s)))
+  if not seqs:
+    raise media.DataError(f'{frames}: no sequence folders; expected the DAVIS layout {LAYOUT}')
+  return {'full': seqs}
+
+
+class VdaDavis(tfds.core.GeneratorBasedBuilder):
+  """DAVIS 2016 (binary) or 2017 (multi-object) video object segmentation."""
+
+  VERSION = tfds.core.Version('1.0.0')
+  MANUAL_DOWNLOAD_INSTRUCTIONS = f'Place DAVIS (e.g. DAVIS-2017-trainval-480p) as {LAYOUT}.'
+  BUILDER_CONFIGS = [manual.ManualConfig(year) for year in YEARS]
+
+  def _info(self):
+    return tfds.core.DatasetInfo(builder=self, features=tfds.features.FeaturesDict({
+        'frames': tfds.features.Video(shape=(None, None, None, 3), encoding_format='jpeg'),
+        'masks': tfds.features.Video(shape=(None, None, None, 1)),
+        'name': tfds.features.Text(),
+    }))
+
+  def _split_generators(self, dl_manager):
+    root, year = str(dl_manager.manual_dir), self.builder_config.mode
+    return {split: self._generate_examples(root, year, seqs)
+            for split, seqs in _split_sequences(root, year).items()}
+
+  def _generate_examples(self, root, year, seqs):
+    for seq in seqs:
+      frames, masks = read_sequence(os.path.join(root, 'JPEGImages', '480p', seq),
+                                    os.path.join(root, 'Annotations', '480p', seq), year)
+      yield seq, {'frames': frames, 'masks': masks[..., None], 'name': seq}
+
+
+def builder(manual_dir, data_dir, year='2016'):
+  if year not in YEARS:
+    raise ValueError(f'DAVIS year={year!r}; expected one of {YEARS}')
+  return manual.prepare(VdaDavis, manual.ManualConfig(year, manual_dir), manual_dir, data_dir,
+                        LAYOUT)

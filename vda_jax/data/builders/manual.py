@@ -1,0 +1,46 @@
+"""Shared plumbing of the builders whose data the user places in a manual dir.
+
+Nothing downloads. A builder config's name carries a digest of the manual
+dir's absolute path and the config's parameters, so two data folders (or two
+modes of one) become two datasets side by side rather than one stale cache.
+TFDS writes into an `incomplete.*` folder and renames it only once every
+split is written, so a build that fails on bad input leaves nothing that
+looks complete; the next call starts over.
+"""
+import hashlib
+import json
+import os
+
+import tensorflow_datasets as tfds
+
+from vda_jax.data.media import DataError
+
+
+class ManualConfig(tfds.core.BuilderConfig):
+  """A builder config made from `mode` + keyword parameters for one manual dir."""
+
+  def __init__(self, mode, manual_dir='', **params):
+    blob = json.dumps({'dir': os.path.abspath(manual_dir) if manual_dir else '', **params},
+                      sort_keys=True)
+    digest = hashlib.sha1(blob.encode()).hexdigest()[:10]
+    super().__init__(name=f'{mode}_{digest}', description=blob)
+    self.mode, self.params = mode, params
+
+
+def prepare(builder_cls, config, manual_dir, data_dir, layout):
+  """`builder_cls` for `config`, built from `manual_dir` into `data_dir` if not there yet."""
+  if not manual_dir:
+    raise DataError(f'{builder_cls.name}: no manual dir given; set it to a folder laid out as '
+                    f'{layout}')
+  if not os.path.isdir(manual_dir):
+    raise DataError(f'{manual_dir}: manual dir of {builder_cls.name} does not exist; '
+                    f'expected a folder laid out as {layout}')
+  if not os.listdir(manual_dir):
+    raise DataError(f'{manual_dir}: manual dir of {builder_cls.name} is empty; expected {layout}')
+  if config.name in builder_cls.builder_configs:  # TFDS refuses a twin of a predefined config
+    config = config.name
+  builder = builder_cls(config=config, data_dir=data_dir)
+  builder.download_and_prepare(
+      file_format='array_record',
+      download_config=tfds.download.DownloadConfig(manual_dir=manual_dir, try_download_gcs=False))
+  return builder

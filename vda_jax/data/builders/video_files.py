@@ -1,0 +1,65 @@
+"""A folder of video files as unlabeled target-domain clips (`vda_video_files`).
+
+    <manual_dir>/*.mp4|avi|webm|mkv|mov   (decoded with OpenCV's FFmpeg backend)
+
+Each video is decoded frame by frame, resized so its longer side is at most
+`max_size`, and cut into records of `chunk_len` consecutive frames (a video
+shorter than that is one shorter record), so memory stays bounded by one
+chunk however long the video. A corrupt or truncated file stops the build
+with its name; nothing of that build is kept.
+"""
+import os
+
+import numpy as np
+import tensorflow_datasets as tfds
+
+from vda_jax.data import media
+from vda_jax.data.builders import manual
+
+LAYOUT = 'a flat folder of video files (' + ', '.join(media.VIDEO_SUFFIXES) + ')'
+
+
+def chunks(path, chunk_len, max_size):
+  """Yields (start frame, frames (T, H, W, 3)) chunks of one video file."""
+  buf, start = [], 0
+  for frame in media.video_frames(path):
+    scale = max_size / max(frame.shape[:2])
+    if scale < 1:
+      frame = media.resize(frame, (round(frame.shape[0] * scale), round(frame.shape[1] * scale)))
+    buf.append(frame)
+    if len(buf) == chunk_len:
+      yield start, np.stack(buf)
+      buf, start = [], start + chunk_len
+  if buf and start == 0:  # keep a short video; drop a short tail of a long one
+    yield start, np.stack(buf)
+
+
+class VdaVideoFiles(tfds.core.GeneratorBasedBuilder):
+  """Unlabeled clips cut from the video files of a folder."""
+
+  VERSION = tfds.core.Version('1.0.0')
+  MANUAL_DOWNLOAD_INSTRUCTIONS = f'Place {LAYOUT}.'
+  BUILDER_CONFIGS = [manual.ManualConfig('clips', chunk_len=16, max_size=480)]
+
+  def _info(self):
+    return tfds.core.DatasetInfo(builder=self, features=tfds.features.FeaturesDict({
+        'frames': tfds.features.Video(shape=(None, None, None, 3), encoding_format='jpeg'),
+        'name': tfds.features.Text(),
+        'start': np.int64,
+    }))
+
+  def _split_generators(self, dl_manager):
+    files = media.list_files(str(dl_manager.manual_dir), media.VIDEO_SUFFIXES, 'video files')
+    return {'train': self._generate_examples(files)}
+
+  def _generate_examples(self, files):
+    p = self.builder_config.params
+    for path in files:
+      name = os.path.basename(path)
+      for start, frames in chunks(path, p['chunk_len'], p['max_size']):
+        yield f'{name}:{start}', {'frames': frames, 'name': name, 'start': start}
+
+
+def builder(manual_dir, data_dir, chunk_len=16, max_size=480):
+  config = manual.ManualConfig('clips', manual_dir, chunk_len=chunk_len, max_size=max_size)
+  return manual.prepare(VdaVideoFiles, config, manual_dir, data_dir, LAYOUT)

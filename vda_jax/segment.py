@@ -1,0 +1,193 @@
+r"""Segments a video file or a folder of frames with a trained run.
+
+  python -m vda_jax.segment --checkpoint=runs/adv --input=clip.mp4 --output=out/clip
+  python -m vda_jax.segment --checkpoint=runs/adv --input=DAVIS/JPEGImages/480p/blackswan \
+      --ground_truth=DAVIS/Annotations/480p/blackswan --output=out/blackswan
+
+Writes OUTPUT/masks/<frame>.png (DAVIS palette PNGs at the input's resolution:
+0 = background, k = class k), OUTPUT/overlay.mp4 (or .gif) and, with ground
+truth, OUTPUT/scores.json (per-frame J and F, and J/F mean, recall, decay and
+J&F under the DAVIS protocol: first and last frame not scored). Frames stream
+through in batches, so memory does not grow with the video's length.
+Everything is written to OUTPUT.incomplete and renamed to OUTPUT only when
+it all succeeded; an existing OUTPUT is never touched.
+"""
+import collections
+import json
+import os
+import shutil
+
+from absl import app, flags, logging
+import cv2
+import jax
+import numpy as np
+from PIL import Image
+import tqdm
+
+from vda_jax.data import media
+from vda_jax.eval import inference, metrics
+from vda_jax.train import loop
+from vda_jax.train import sharding as shd
+
+OVERLAYS = ('mp4', 'gif', 'none')
+GIF_MAX_SIDE = 320  # GIF frames are kept in memory until the end; keep them small
+
+
+class _Overlay:
+  """Frames with the mask blended in, to an mp4 (streamed) or a GIF."""
+
+  def __init__(self, path, kind, fps):
+    self.path, self.kind, self.fps = path, kind, fps
+    self.writer, self.gif = None, []
+
+  def add(self, frame, mask):
+    colour = media.PALETTE[mask]
+    blend = np.where(mask[..., None] > 0, (0.5 * frame + 0.5 * colour).astype(np.uint8), frame)
+    if self.kind == 'mp4':
+      if self.writer is None:
+        h, w = blend.shape[:2]
+        self.writer = cv2.VideoWriter(self.path, cv2.VideoWriter_fourcc(*'mp4v'), self.fps, (w, h))
+      self.writer.write(cv2.cvtColor(blend, cv2.COLOR_RGB2BGR))
+    elif self.kind == 'gif':
+      scale = min(1.0, GIF_MAX_SIDE / max(blend.shape[:2]))
+      size = (round(blend.shape[0] * scale), round(blend.shape[1] * scale))
+      self.gif.append(Image.fromarray(media.resize(blend, size)))
+
+  def close(self):
+    if self.writer is not None:
+      self.writer.release()
+    if self.gif:
+      self.gif[0].save(self.path, save_all=True, append_images=self.gif[1:],
+                       duration=round(1000 / self.fps), loop=0)
+
+
+def _fps(path):
+  if os.path.isdir(path):
+    return 24.0
+  capture = cv2.VideoCapture(path)
+  fps = capture.get(cv2.CAP_PROP_FPS)
+  capture.release()
+  return fps if fps and fps > 0 else 24.0
+
+
+def _frame_count(path):
+  if os.path.isdir(path):
+    return len(media.list_files(path, media.IMAGE_SUFFIXES, 'frame images'))
+  capture = cv2.VideoCapture(path)
+  n = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+  capture.release()
+  return n or None
+
+
+def _check_paths(input_path, output, ground_truth):
+  if not os.path.exists(input_path):
+    raise media.DataError(f'--input={input_path}: no such file or folder')
+  if os.path.exists(output) and (not os.path.isdir(output) or os.listdir(output)):
+    raise FileExistsError(f'--output={output} already exists; choose a new folder '
+                          '(segment never overwrites results)')
+  if ground_truth is not None:
+    return media.list_files(ground_truth, ('.png',), 'ground-truth masks (PNG)')
+  return None
+
+
+def segment(predict, params, input_path, output, *, size, clip_len, batch_size, sharding,
+            ground_truth=None, overlay='mp4', progress=True):
+  """Segments `input_path` into `output`; returns the scores dict (empty without ground truth)."""
+  if overlay not in OVERLAYS:
+    raise ValueError(f'overlay={overlay!r}; expected one of {OVERLAYS}')
+  gt_files = _check_paths(input_path, output, ground_truth)
+  names = media.frame_names(input_path)
+  total = _frame_count(input_path)
+  tmp = output.rstrip('/') + '.incomplete'
+  shutil.rmtree(tmp, ignore_errors=True)  # what a crashed earlier attempt left
+  os.makedirs(os.path.join(tmp, 'masks'))
+  try:
+    shown = _Overlay(os.path.join(tmp, f'overlay.{overlay}'), overlay, _fps(input_path))
+    pending = collections.deque()  # originals of the frames in flight (one batch of windows)
+
+    def tracked(frames):
+      for frame in frames:
+        pending.append(frame)
+        yield frame
+
+    per_frame = {'J': [], 'F': []}
+    count = 0
+    stream = inference.segment_videos(predict, params, [(0, tracked(media.frames(input_path)))],
+                                      size=size, clip_len=clip_len, batch_size=batch_size,
+                                      sharding=sharding)
+    for _, t, mask in tqdm.tqdm(stream, total=total, desc='segment', unit='frame',
+                                disable=not progress):
+      frame = pending.popleft()
+      name = names[t] if names else f'{t:05d}'
+      media.write_mask(os.path.join(tmp, 'masks', name + '.png'), mask)
+      shown.add(frame, mask)
+      if gt_files is not None:
+        if t >= len(gt_files):
+          raise media.DataError(f'{ground_truth}: {len(gt_files)} ground-truth masks, but '
+                                f'{input_path} has more frames')
+        truth = media.read_mask(gt_files[t])
+        media.check_mask(gt_files[t], truth, frame.shape, allowed=range(256), what='')
+        per_frame['J'].append(metrics.region_j(mask, truth))
+        per_frame['F'].append(metrics.boundary_f(mask, truth))
+      count = t + 1
+    shown.close()
+    scores = {}
+    if gt_files is not None:
+      if count != len(gt_files):
+        raise media.DataError(f'{ground_truth}: {len(gt_files)} ground-truth masks for the '
+                              f'{count} frames of {input_path}')
+      # DAVIS scores neither the first frame nor the last.
+      scored = {k: [v[1:-1]] for k, v in per_frame.items()} if count > 2 else {
+          k: [v] for k, v in per_frame.items()}
+      scores = {**metrics.davis_scores(scored), 'frames': count,
+                'per_frame': {'names': [names[t] if names else f'{t:05d}' for t in range(count)],
+                              **per_frame}}
+      with open(os.path.join(tmp, 'scores.json'), 'w') as f:
+        json.dump(scores, f, indent=1)
+    if os.path.isdir(output):  # an empty folder the user made for us
+      os.rmdir(output)
+    os.replace(tmp, output)
+  except BaseException:
+    shutil.rmtree(tmp, ignore_errors=True)
+    raise
+  return scores
+
+
+def segment_with_run(checkpoint, input_path, output, *, step=None, **kwargs):
+  """`segment` with the model and weights of the run in `checkpoint` (its workdir)."""
+  config = loop.load_config(checkpoint)
+  exp = loop.build_experiment(config)
+  state = loop.restore_state(config, checkpoint, step)
+  return segment(exp['predict'], state.params['model'], input_path, output,
+                 size=config.data.image_size, clip_len=config.input.clip_len,
+                 batch_size=config.eval.clip_batch, sharding=shd.batch_sharding(exp['mesh']),
+                 **kwargs)
+
+
+def main(argv):
+  del argv
+  if not flags.FLAGS['verbosity'].present:
+    logging.set_verbosity(logging.WARNING)
+  f = flags.FLAGS
+  scores = segment_with_run(f.checkpoint, f.input, f.output, step=f.step,
+                            ground_truth=f.ground_truth, overlay=f.overlay,
+                            progress=jax.process_index() == 0)
+  print(f'wrote {f.output}')
+  if scores:
+    print(json.dumps({k: v for k, v in scores.items() if k != 'per_frame'}, indent=1))
+
+
+def define_flags():
+  # Defined only when run as a program: `import vda_jax` imports this module too.
+  flags.DEFINE_string('checkpoint', None, 'Workdir of a training run (config.json + checkpoints/).')
+  flags.DEFINE_string('input', None, 'A video file or a folder of frame images.')
+  flags.DEFINE_string('output', None, 'New folder for masks/, overlay and scores.json.')
+  flags.DEFINE_string('ground_truth', None, 'Folder of DAVIS PNG masks, one per frame (optional).')
+  flags.DEFINE_enum('overlay', 'mp4', OVERLAYS, 'Overlay video format.')
+  flags.DEFINE_integer('step', None, 'Checkpoint step (default: the latest).')
+  flags.mark_flags_as_required(['checkpoint', 'input', 'output'])
+
+
+if __name__ == '__main__':
+  define_flags()
+  app.run(main)
