@@ -39,7 +39,10 @@ def get_config(arg=None):
       test_videos='davis/val',
       manual_dirs=dict(coco='', voc='', davis='', video_files=''),
       davis_year='2017',        # '2016' (binary 0/255 masks) or '2017' (palette, one id per object)
-      video_files=dict(chunk_len=16, max_size=480),  # records of 16 frames, longer side <= 480
+      # Training videos (davis, video_files) are stored as records of chunk_len frames with
+      # the longer side <= max_size: a clip sample decodes a few small frames. Test videos
+      # stay whole sequences at full resolution.
+      train_clips=dict(chunk_len=16, max_size=256),
   )
   c.input.clip_len = 4
   c.eval.skip_first_last = True

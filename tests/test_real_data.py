@@ -74,6 +74,13 @@ def test_davis_2017_keeps_object_ids_and_maps_to_foreground_with_void(tmp_path, 
   np.testing.assert_array_equal(np.stack(r['masks'])[0, ..., 0], m)
   fg = datasets._davis(r)['masks'][0, ..., 0]
   assert fg[5, 5] == 1 and fg[15, 15] == 1 and fg[22, 30] == 0 and (fg[0] == 255).all()
+  # Training chunks: 2 frames each (the 1-frame tail dropped), longer side 16, ids kept.
+  chunks = davis.builder(str(tmp_path / 'd17'), data_dir, '2017', chunk_len=2, max_size=16)
+  src = chunks.as_data_source('full')
+  assert len(src) == 1 and src[0]['name'] == b'dance' and src[0]['start'] == 0
+  small = np.stack(src[0]['masks'])[..., 0]
+  assert small.shape == (2, 12, 16)
+  np.testing.assert_array_equal(small[0], media.resize(m, (12, 16), nearest=True))
 
 
 def test_davis_image_sets_choose_the_splits(tmp_path, data_dir):

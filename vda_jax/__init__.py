@@ -17,7 +17,6 @@ from vda_jax.models.taps import apply_with_taps, tap, tap_shapes
 from vda_jax.train.loop import build_experiment, restore_state, train_and_evaluate
 from vda_jax.train.state import TrainState, init_train_state, make_optimizer
 from vda_jax.train.step import forward, loss_fn, train_step
-from vda_jax.segment import segment, segment_with_run
 
 __all__ = [
     'PixelDiscriminator', 'grad_reverse', 'grl_scale', 'domain_loss', 'segmentation_loss',
@@ -25,7 +24,7 @@ __all__ = [
     'adversarial_losses', 'clustering',
     'load_sources', 'class_names', 'Mixture', 'train_dataset', 'train_iterator',
     'segment_videos', 'boundary_f', 'davis_scores', 'region_j', 'sequence_statistics',
-    'segment', 'segment_with_run', 'MODELS', 'build_model',
+    'MODELS', 'build_model',
     'apply_with_taps', 'tap', 'tap_shapes', 'build_experiment', 'restore_state',
     'train_and_evaluate', 'TrainState', 'init_train_state', 'make_optimizer', 'forward',
     'loss_fn', 'parse_taps', 'train_step',

@@ -92,8 +92,9 @@ def _davis(r):
   return _video_record(r, _objects_to_foreground)
 
 
-def _real_builder(name, d):
-  """(TFDS builder, record fn, kind) of one named real dataset."""
+def _real_builder(name, d, train):
+  """(TFDS builder, record fn, kind) of one named real dataset; `train` video
+  datasets are stored as short, downscaled chunks (config.data.train_clips)."""
   dirs, data_dir = d.manual_dirs, embedded.data_dir(d.data_dir or None)
   if name == 'coco':
     return coco.builder(dirs.coco, data_dir, d.task), _image_record, 'images'
@@ -103,9 +104,10 @@ def _real_builder(name, d):
     if d.task != 'foreground':
       raise ValueError("config.data: DAVIS has object masks, not classes; it needs "
                        f"task='foreground', got task={d.task!r}")
-    return davis.builder(dirs.davis, data_dir, d.davis_year), _davis, 'videos'
+    chunking = d.train_clips if train else {}
+    return davis.builder(dirs.davis, data_dir, d.davis_year, **chunking), _davis, 'videos'
   if name == 'video_files':
-    return (video_files.builder(dirs.video_files, data_dir, **d.video_files), _video_record,
+    return (video_files.builder(dirs.video_files, data_dir, **d.train_clips), _video_record,
             'videos')
   raise ValueError(f'config.data: unknown real dataset {name!r}; known: '
                    'coco, voc, davis, video_files')
@@ -129,9 +131,10 @@ def _real_sources(d):
   builders = {}
 
   def source(name, split, kind, field):
-    if name not in builders:
-      builders[name] = _one_writer(lambda: _real_builder(name, d))
-    builder, fn, got = builders[name]
+    key = (name, field.startswith('train'))
+    if key not in builders:
+      builders[key] = _one_writer(lambda: _real_builder(name, d, train=key[1]))
+    builder, fn, got = builders[key]
     if got != kind:
       raise ValueError(f'config.data.{field}: {name} holds {got}, not {kind}')
     if split not in builder.info.splits:
@@ -152,7 +155,7 @@ def _real_sources(d):
     srcs = [source(name, s, kind, field) for name, s, _ in parts]
     out[key] = srcs[0] if len(srcs) == 1 else Mixture(tuple(srcs), tuple(w for *_, w in parts))
     if key == 'images/test' and d.task == 'semantic':
-      names = {n: tuple(b.info.metadata['class_names']) for n, (b, _, k) in builders.items()
+      names = {n: tuple(b.info.metadata['class_names']) for (n, _), (b, _, k) in builders.items()
                if k == 'images'}
       if len(set(names.values())) > 1:
         raise ValueError(f'config.data: semantic image datasets {sorted(names)} have different '

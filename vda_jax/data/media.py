@@ -142,3 +142,25 @@ def resize(array, size, nearest=False):
   else:
     interp = cv2.INTER_AREA if h * w < array.shape[0] * array.shape[1] else cv2.INTER_LINEAR
   return cv2.resize(array, (w, h), interpolation=interp)
+
+
+def fit_longer_side(array, max_size, nearest=False):
+  """Scales (H, W[, C]) down so its longer side is at most max_size (0 = as is)."""
+  scale = max_size / max(array.shape[:2]) if max_size else 1.0
+  if scale >= 1:
+    return array
+  return resize(array, (round(array.shape[0] * scale), round(array.shape[1] * scale)), nearest)
+
+
+def chunks(items, chunk_len):
+  """Yields (start, list of chunk_len consecutive items); a sequence shorter than
+  chunk_len is one shorter chunk, the short tail of a longer one is dropped."""
+  buf, start = [], 0
+  for item in items:
+    buf.append(item)
+    if len(buf) == chunk_len:
+      yield start, buf
+      buf, start = [], start + chunk_len
+  if buf and start == 0:
+    yield start, buf
+

@@ -4,10 +4,13 @@
     <manual_dir>/Annotations/480p/<seq>/00000.png ...
     <manual_dir>/ImageSets/<2016|2017|480p>/<split>.txt   (optional)
 
-One record per sequence: all frames and masks. Masks are stored as object
-ids: DAVIS-2016's 0/255 masks become 0/1; DAVIS-2017's palette masks keep
-their indices (one per object, 255 = void). Without ImageSets every sequence
-goes to the split 'full'.
+One record per sequence: all frames and masks at full resolution (what
+evaluation needs), or with `chunk_len` > 0 records of `chunk_len` consecutive
+frames scaled to a longer side of at most `max_size` (what training needs:
+a clip sample then decodes a few small frames, not a whole 480p sequence).
+Masks are stored as object ids: DAVIS-2016's 0/255 masks become 0/1;
+DAVIS-2017's palette masks keep their indices (one per object, 255 = void).
+Without ImageSets every sequence goes to the split 'full'.
 """
 import os
 
@@ -75,13 +78,14 @@ class VdaDavis(tfds.core.GeneratorBasedBuilder):
 
   VERSION = tfds.core.Version('1.0.0')
   MANUAL_DOWNLOAD_INSTRUCTIONS = f'Place DAVIS (e.g. DAVIS-2017-trainval-480p) as {LAYOUT}.'
-  BUILDER_CONFIGS = [manual.ManualConfig(year) for year in YEARS]
+  BUILDER_CONFIGS = [manual.ManualConfig(year, chunk_len=0, max_size=0) for year in YEARS]
 
   def _info(self):
     return tfds.core.DatasetInfo(builder=self, features=tfds.features.FeaturesDict({
         'frames': tfds.features.Video(shape=(None, None, None, 3), encoding_format='jpeg'),
         'masks': tfds.features.Video(shape=(None, None, None, 1)),
         'name': tfds.features.Text(),
+        'start': np.int64,
     }))
 
   def _split_generators(self, dl_manager):
@@ -90,14 +94,24 @@ class VdaDavis(tfds.core.GeneratorBasedBuilder):
             for split, seqs in _split_sequences(root, year).items()}
 
   def _generate_examples(self, root, year, seqs):
+    chunk_len, max_size = self.builder_config.params['chunk_len'], self.builder_config.params['max_size']
     for seq in seqs:
       frames, masks = read_sequence(os.path.join(root, 'JPEGImages', '480p', seq),
                                     os.path.join(root, 'Annotations', '480p', seq), year)
-      yield seq, {'frames': frames, 'masks': masks[..., None], 'name': seq}
+      if not chunk_len:
+        yield seq, {'frames': frames, 'masks': masks[..., None], 'name': seq, 'start': 0}
+        continue
+      pairs = ((media.fit_longer_side(f, max_size), media.fit_longer_side(m, max_size, True))
+               for f, m in zip(frames, masks))
+      for start, chunk in media.chunks(pairs, chunk_len):
+        yield f'{seq}:{start}', {'frames': np.stack([f for f, _ in chunk]),
+                                 'masks': np.stack([m for _, m in chunk])[..., None],
+                                 'name': seq, 'start': start}
 
 
-def builder(manual_dir, data_dir, year='2016'):
+def builder(manual_dir, data_dir, year='2016', chunk_len=0, max_size=0):
+  """Whole sequences at full size (chunk_len=0), or training chunks (see module doc)."""
   if year not in YEARS:
     raise ValueError(f'DAVIS year={year!r}; expected one of {YEARS}')
-  return manual.prepare(VdaDavis, manual.ManualConfig(year, manual_dir), manual_dir, data_dir,
-                        LAYOUT)
+  config = manual.ManualConfig(year, manual_dir, chunk_len=chunk_len, max_size=max_size)
+  return manual.prepare(VdaDavis, config, manual_dir, data_dir, LAYOUT)

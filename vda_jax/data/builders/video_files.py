@@ -19,21 +19,6 @@ from vda_jax.data.builders import manual
 LAYOUT = 'a flat folder of video files (' + ', '.join(media.VIDEO_SUFFIXES) + ')'
 
 
-def chunks(path, chunk_len, max_size):
-  """Yields (start frame, frames (T, H, W, 3)) chunks of one video file."""
-  buf, start = [], 0
-  for frame in media.video_frames(path):
-    scale = max_size / max(frame.shape[:2])
-    if scale < 1:
-      frame = media.resize(frame, (round(frame.shape[0] * scale), round(frame.shape[1] * scale)))
-    buf.append(frame)
-    if len(buf) == chunk_len:
-      yield start, np.stack(buf)
-      buf, start = [], start + chunk_len
-  if buf and start == 0:  # keep a short video; drop a short tail of a long one
-    yield start, np.stack(buf)
-
-
 class VdaVideoFiles(tfds.core.GeneratorBasedBuilder):
   """Unlabeled clips cut from the video files of a folder."""
 
@@ -56,8 +41,9 @@ class VdaVideoFiles(tfds.core.GeneratorBasedBuilder):
     p = self.builder_config.params
     for path in files:
       name = os.path.basename(path)
-      for start, frames in chunks(path, p['chunk_len'], p['max_size']):
-        yield f'{name}:{start}', {'frames': frames, 'name': name, 'start': start}
+      frames = (media.fit_longer_side(f, p['max_size']) for f in media.video_frames(path))
+      for start, chunk in media.chunks(frames, p['chunk_len']):
+        yield f'{name}:{start}', {'frames': np.stack(chunk), 'name': name, 'start': start}
 
 
 def builder(manual_dir, data_dir, chunk_len=16, max_size=480):
