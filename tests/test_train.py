@@ -29,6 +29,7 @@ def test_short_run_learns_more_than_the_label_prior_and_reports_every_metric(tmp
   assert last < prior_entropy < first, (first, prior_entropy, last)
   for key in ('domain_loss/stage2', 'disc_acc/stage4', 'grl_lambda', 'total_loss', 'grad_norm'):
     assert key in rows[-1]
+  assert all(0 <= r['data_wait_share'] < 1 for r in rows)
   assert 0.0 < rows[-1]['grl_lambda'] <= 1.0
   for key in ('image/mIoU', 'video/mIoU', 'video/J', 'video/F', 'video/J&F', 'image/IoU/disk'):
     assert 0.0 <= results[key] <= 1.0, key

@@ -1,9 +1,12 @@
-"""Step-time benchmark of the jitted train step, per architecture.
+"""Benchmarks: the jitted train step per architecture, and the input pipeline alone.
 
-Times the full adversarial step (supervised + gradient-reversed domain loss,
-one update) on random uint8 batches already on the device, so the figures are
-the step alone, not the input pipeline.
+`benchmark_step` times the full adversarial step (supervised +
+gradient-reversed domain loss, one update) on random uint8 batches already on
+the device, so its figures are the step alone. `pipeline_throughput` times the
+Grain pipeline alone (no model).
 """
+import os
+import re
 import resource
 import statistics
 import time
@@ -13,6 +16,39 @@ import numpy as np
 
 from vda_jax.train import loop
 from vda_jax.train import sharding as shd
+
+# Dense peak FLOP/s per device by `device_kind` (vendor datasheets, no sparsity):
+# fp32 for GPUs' CUDA cores would be far lower; these are the bf16 matrix-unit
+# peaks a bf16 run can approach.
+ACCELERATOR_PEAK_FLOPS = {
+    'NVIDIA H100 80GB HBM3': 989e12, 'NVIDIA H200': 989e12, 'NVIDIA A100-SXM4-80GB': 312e12,
+    'NVIDIA A100-SXM4-40GB': 312e12, 'TPU v4': 275e12, 'TPU v5 lite': 197e12, 'TPU v5p': 459e12,
+}
+
+
+def cpu_peak_flops():
+  """fp32 peak of this host: cores x clock x FLOP/cycle (2 FMA pipes x 8 AVX2 lanes x 2
+  = 32, or 64 with AVX-512), from /proc/cpuinfo; (None, reason) where it cannot tell."""
+  try:
+    with open('/proc/cpuinfo') as f:
+      info = f.read()
+  except OSError:
+    return None, 'no /proc/cpuinfo'
+  mhz = [float(m) for m in re.findall(r'cpu MHz\s*:\s*([\d.]+)', info)]
+  if not mhz:
+    return None, 'no clock in /proc/cpuinfo'
+  per_cycle = 64 if ' avx512f' in info else 32 if ' avx2' in info and ' fma' in info else 8
+  cores = len(os.sched_getaffinity(0))
+  return cores * statistics.mean(mhz) * 1e6 * per_cycle, (
+      f'{cores} cores x {statistics.mean(mhz) / 1e3:.2f} GHz x {per_cycle} fp32 FLOP/cycle')
+
+
+def peak_flops(device):
+  """(peak FLOP/s of the devices of this kind on this host, how it was assumed)."""
+  if device.platform == 'cpu':
+    return cpu_peak_flops()
+  peak = ACCELERATOR_PEAK_FLOPS.get(device.device_kind)
+  return (peak, f'{device.device_kind} datasheet') if peak else (None, f'unknown {device.device_kind}')
 
 
 def random_batch(config, seed=0):
@@ -47,12 +83,42 @@ def benchmark_step(config, steps=20, warmup=3, devices=None):
       times.append(time.perf_counter() - t0)
   median = statistics.median(times)
   frames = config.input.image_batch + config.input.video_batch * config.input.clip_len
+  flops = float(cost.get('flops', float('nan')))
+  devices = exp['mesh'].devices.ravel()
+  peak, peak_basis = peak_flops(devices[0])
+  if peak is not None and devices[0].platform != 'cpu':
+    peak *= len(devices)  # the CPU figure already counts every core the devices share
+  memory = [d.memory_stats() or {} for d in devices]
+  device_bytes = [m.get('peak_bytes_in_use', m.get('bytes_in_use')) for m in memory]
   return {
       'params_model': count_params(state.params['model']),
       'params_disc': count_params(state.params['disc']),
       'compile_s': compile_s,
       'step_s': median,
       'frames_per_s': frames / median,
-      'gflop_per_step': float(cost.get('flops', float('nan'))) / 1e9,
+      'gflop_per_step': flops / 1e9,
+      'gflop_per_s': flops / median / 1e9,
+      'peak_share': flops / median / peak if peak else float('nan'),
+      'peak_basis': peak_basis,
       'peak_host_mib': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+      # CPU devices report no memory stats; accelerators report their peak in use.
+      'device_mib': (max(device_bytes) / 2**20 if all(b is not None for b in device_bytes)
+                     else float('nan')),
   }
+
+
+def pipeline_throughput(config, sources, *, num_workers, prefetch, batches=30, warmup=3):
+  """Batches/s and examples/s of the Grain train pipeline alone (decode, resize, augment)."""
+  config = config.copy_and_resolve_references()
+  config.input.num_workers, config.input.prefetch = num_workers, prefetch
+  it = loop.train_iterator(config, sources)
+  for _ in range(warmup):  # worker start-up and the first decodes
+    next(it)
+  t0 = time.perf_counter()
+  for _ in range(batches):
+    next(it)
+  dt = (time.perf_counter() - t0) / batches
+  examples = config.input.image_batch + config.input.video_batch
+  return {'batch_s': dt, 'batches_per_s': 1 / dt, 'examples_per_s': examples / dt,
+          'frames_per_s': (config.input.image_batch
+                           + config.input.video_batch * config.input.clip_len) / dt}

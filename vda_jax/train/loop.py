@@ -181,7 +181,7 @@ def train_and_evaluate(config, workdir, devices=None):
   rng = jax.random.key(config.seed + 1)
   first, total = int(state.step), config.train.steps
   pending, results = [], {}
-  clock = {'time': time.perf_counter(), 'step': first}
+  clock = {'time': time.perf_counter(), 'step': first, 'wait': 0.0}
 
   def flush():
     """Pulls the pending metrics to the host (the only sync), checks them, logs means."""
@@ -198,14 +198,19 @@ def train_and_evaluate(config, workdir, devices=None):
           'Nothing was saved after it.')
     now = time.perf_counter()  # includes input waits; evals and saves are excluded below
     means['steps_per_sec'] = (host[-1][0] - clock['step']) / (now - clock['time'])
-    clock.update(time=now, step=host[-1][0])
+    # Share of the wall time the loop spent waiting for the next batch: the step
+    # runs asynchronously, so anything above ~0 is time the accelerator may idle.
+    means['data_wait_share'] = clock['wait'] / (now - clock['time'])
+    clock.update(time=now, step=host[-1][0], wait=0.0)
     writer.write(host[-1][0], means)
     progress.set_postfix(sup=f"{means['sup_loss']:.3f}", refresh=False)
 
   with tqdm.tqdm(total=total, initial=first, desc='train', disable=jax.process_index() != 0,
                  mininterval=2.0) as progress:
     for step in range(first + 1, total + 1):
+      t0 = time.perf_counter()
       batch = shd.to_global(next(iterator), exp['mesh'])
+      clock['wait'] += time.perf_counter() - t0
       state, metrics = exp['step'](state, batch, jax.random.fold_in(rng, step))
       pending.append((step, metrics))
       progress.update()
@@ -216,11 +221,11 @@ def train_and_evaluate(config, workdir, devices=None):
         flush()
         results = score(state.params['model'])
         writer.write(step, results)
-        clock['time'] = time.perf_counter()
+        clock.update(time=time.perf_counter(), wait=0.0)
       if step % config.train.checkpoint_every == 0 or last:
         flush()  # never checkpoint a state whose losses were not checked
         _save(manager, step, state, iterator)
-        clock['time'] = time.perf_counter()
+        clock.update(time=time.perf_counter(), wait=0.0)
   manager.wait_until_finished()
   manager.close()
   writer.close()
