@@ -113,6 +113,11 @@ def get_config(arg=None):
   )
   c.eval = dict(image_batch=32, clip_batch=8,
                 skip_first_last=False)  # DAVIS drops each sequence's first and last frame from J&F
-  c.mesh = dict(data=-1)      # devices on the data axis; -1 = all
+  # Device mesh (train/sharding.py): sizes of the 'data', 'fsdp' and 'model' axes, one may
+  # be -1 (all remaining devices); leaves with >= fsdp_min_size elements are split on 'fsdp'.
+  c.mesh = dict(data=-1, fsdp=1, model=1, fsdp_min_size=2**14)
+  # Multi-process runs (train/distributed.py): '' = one process unless $VDA_COORDINATOR is
+  # set; 'auto' on TPU pods / SLURM; or 'host:port' with num_processes and process_id.
+  c.distributed = dict(coordinator='', num_processes=1, process_id=0, cpu_collectives='gloo')
   c.lock()
   return c

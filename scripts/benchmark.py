@@ -3,15 +3,24 @@ r"""Prints train-step figures for each architecture, and the input pipeline's th
   python scripts/benchmark.py --models=cnn2d,cnn3d,segformer,segformer_st --steps=20
   python scripts/benchmark.py --models=segformer --set input.image_batch=32 --set data.image_size=96
   python scripts/benchmark.py --models= --pipeline_workers=0,1,2 --prefetch=2
+  python scripts/benchmark.py --models=cnn2d --torch   # + the same step in PyTorch (optional extra)
+  python scripts/benchmark.py --models= --scaling=cnn3d,segformer_st --steps=3 --plot=scaling.png
 
 Each model runs the config's adversarial step (domain loss at its last stage)
-on random batches already on the device. The pipeline table times the Grain
+on random batches already on the device; --devices=N shards it over N devices
+(default 1, so figures are per device). The pipeline table times the Grain
 train pipeline alone (the config's data, decode + resize + augment) with each
-number of worker processes.
+number of worker processes. --torch times the same 2D CNN step (same layers,
+batch, resolution, losses, optimizer) in eager PyTorch in the same process and
+prints the JAX/PyTorch step-time ratio; its FLOP count is XLA's for the JAX step.
+--scaling varies one axis at a time around the config's point (batch b = b clips
++ 4b images, resolution, clip length T) and prints step time, GFLOP and XLA's
+memory for the step (arguments + outputs + temporaries, per device).
 """
 from absl import app, flags
+import jax
 
-from vda_jax import benchmark
+from vda_jax import benchmark, plots
 from vda_jax.config_arg import apply_overrides
 from vda_jax.data import datasets
 from vda_jax.experiment import load_config_module
@@ -19,11 +28,41 @@ from vda_jax.experiment import load_config_module
 flags.DEFINE_string('config', 'configs/embedded.py', 'Config file.')
 flags.DEFINE_list('models', ['cnn2d', 'cnn3d', 'segformer', 'segformer_st'], 'Architectures.')
 flags.DEFINE_string('size', 'tiny', 'Model size arg of the config.')
+flags.DEFINE_bool('torch', False, 'Also time the cnn2d step in PyTorch (needs the torch extra).')
+flags.DEFINE_integer('devices', 1, 'Devices the step is sharded over (1: per-device figures).')
 flags.DEFINE_integer('steps', 20, 'Timed steps (after 3 warm-up steps).')
 flags.DEFINE_list('pipeline_workers', [], 'Grain worker counts to time the pipeline with.')
 flags.DEFINE_integer('prefetch', 2, 'Pipeline prefetch (per worker, or threads with 0 workers).')
 flags.DEFINE_integer('batches', 30, 'Timed pipeline batches.')
+flags.DEFINE_list('scaling', [], 'Models to time along the scaling axes.')
+flags.DEFINE_list('scale_batch', ['1', '2', '4', '8'], 'Clips per step (images = 4x).')
+flags.DEFINE_list('scale_resolution', ['32', '64', '96', '128'], 'Input sizes.')
+flags.DEFINE_list('scale_clip_len', ['2', '4', '8'], 'Clip lengths T.')
+flags.DEFINE_string('plot', '', 'Where to write the scaling figure (PNG).')
 flags.DEFINE_multi_string('set', [], 'Config overrides, e.g. input.image_batch=32.')
+
+
+def devices(f):
+  if not 1 <= f.devices <= jax.device_count():
+    raise app.UsageError(f'--devices={f.devices}: this host has {jax.device_count()} devices')
+  return jax.devices()[:f.devices]
+
+
+def scaling(f, config_of):
+  print('| model | axis | value | median step ms | frames/s | GFLOP/step | step MiB |')
+  print('|---|---|---|---|---|---|---|')
+  rows = []
+  for name in f.scaling:
+    for axis, values in (('batch', f.scale_batch), ('resolution', f.scale_resolution),
+                         ('clip_len', f.scale_clip_len)):
+      for value in map(int, values):
+        config = benchmark.scaled_config(config_of(name), axis, value)
+        r = benchmark.benchmark_step(config, steps=f.steps, warmup=1, devices=devices(f))
+        rows.append(dict(model=name, axis=axis, value=value, step_ms=1000 * r['step_s'],
+                         step_mib=r['step_mib']))
+        print(f"| {name} | {axis} | {value} | {1000 * r['step_s']:.0f} | {r['frames_per_s']:.0f} | "
+              f"{r['gflop_per_step']:.2f} | {r['step_mib']:.0f} |", flush=True)
+  return rows
 
 
 def main(argv):
@@ -37,16 +76,30 @@ def main(argv):
     print('| model | params (model + disc) | compile s | median step ms | images/s | '
           'GFLOP/step | GFLOP/s | % of peak | peak host MiB | device MiB |')
     print('|---|---|---|---|---|---|---|---|---|---|')
-  basis = None
+  basis, ratios = None, []
   for name in f.models:
-    r = benchmark.benchmark_step(config_of(name), steps=f.steps)
+    r = benchmark.benchmark_step(config_of(name), steps=f.steps, devices=devices(f))
     basis = r['peak_basis']
     print(f"| {name} | {r['params_model']:,} + {r['params_disc']:,} | {r['compile_s']:.1f} | "
           f"{1000 * r['step_s']:.0f} | {r['frames_per_s']:.0f} | {r['gflop_per_step']:.2f} | "
           f"{r['gflop_per_s']:.1f} | {100 * r['peak_share']:.1f} | {r['peak_host_mib']:.0f} | "
           f"{r['device_mib']:.0f} |", flush=True)
+    if f.torch and name == 'cnn2d':
+      t = benchmark.benchmark_torch_step(config_of(name), steps=f.steps)
+      flops = r['gflop_per_step'] / t['step_s']
+      print(f"| cnn2d, PyTorch {t['version']} eager ({t['threads']} threads) | same | - | "
+            f"{1000 * t['step_s']:.0f} | {t['frames_per_s']:.0f} | {r['gflop_per_step']:.2f} | "
+            f"{flops:.1f} | {100 * flops / (r['gflop_per_s'] / r['peak_share']):.1f} | "
+            f"{t['peak_host_mib']:.0f} | - |", flush=True)
+      ratios.append(f"JAX/PyTorch step-time ratio (cnn2d): {r['step_s'] / t['step_s']:.2f}")
   if basis:
     print(f'peak assumed: {basis}; images/s counts images + video frames of a step')
+  for line in ratios:
+    print(line)
+  if f.scaling:
+    rows = scaling(f, config_of)
+    if f.plot:
+      plots.scaling_figure(rows, f.plot)
   if f.pipeline_workers:
     config = config_of(f.models[0] if f.models else 'cnn2d')
     sources = datasets.load_sources(config.data)

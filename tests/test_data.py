@@ -115,6 +115,19 @@ def test_pipeline_shards_per_process_and_resumes_exactly(sources):
       seen[i].update(map(bytes, b['image'].reshape(4, -1)))
   assert len(seen[0]) == 32 and len(seen[1]) == 32 and not seen[0] & seen[1]
 
+  # Augmented: the processes' batches, concatenated in process order, are the
+  # 1-process run's global batches (so the process count never changes the data).
+  def batches(shard, n, **sizes):
+    ds = pipeline.train_dataset(sources['images/train'], sources['videos/train'], clip_len=2,
+                                seed=0, shard=shard, augment=4, **sizes)
+    it = pipeline.train_iterator(ds, prefetch=0)
+    return [next(it) for _ in range(n)]
+  one = batches(pipeline.Shard(), 5, image_batch=8, video_batch=4)
+  two = [batches(pipeline.Shard(i, 2), 5, image_batch=4, video_batch=2) for i in range(2)]
+  for b in range(5):
+    for k in one[b]:
+      np.testing.assert_array_equal(np.concatenate([two[0][b][k], two[1][b][k]]), one[b][k])
+
   it = pipeline.train_iterator(shards[0], prefetch=2)
   for _ in range(3):
     next(it)

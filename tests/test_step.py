@@ -23,19 +23,54 @@ def run_steps(config, devices, batches):
   return losses, jax.device_get(state.params)
 
 
-def test_one_and_four_devices_give_the_same_losses_and_params():
-  assert len(jax.devices()) >= 4, 'conftest should fake 4 CPU devices'
+def _sharding_config():
   config = tiny_config()
   # Reduction order differs across shardings. With Adam's default eps, m / sqrt(v)
   # blows that float noise in near-zero gradients up to whole lr-sized steps; a
   # larger eps keeps the update proportional to the gradient, so params must agree.
   config.optimizer.eps = 1e-3
+  config.mesh.fsdp_min_size = 512  # the tiny net has few large leaves; shard most of them
+  return config
+
+
+@pytest.fixture(scope='module')
+def one_device_run():
+  config = _sharding_config()
   batches = [random_batch(config, i) for i in range(3)]
-  losses1, params1 = run_steps(config, jax.devices()[:1], batches)
-  config.mesh.data = 4
-  losses4, params4 = run_steps(config, jax.devices()[:4], batches)
-  np.testing.assert_allclose(losses1, losses4, rtol=1e-5)
-  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6), params1, params4)
+  return batches, run_steps(config, jax.devices()[:1], batches)
+
+
+@pytest.mark.parametrize('mesh', [dict(data=2, fsdp=2, model=2), dict(data=1, fsdp=4, model=2)])
+def test_sharded_meshes_give_the_one_device_losses_and_params(mesh, one_device_run):
+  assert len(jax.devices()) >= 8, 'conftest should fake 8 CPU devices'
+  batches, (losses1, params1) = one_device_run
+  config = _sharding_config()
+  config.mesh.update(mesh)
+  losses_n, params_n = run_steps(config, jax.devices()[:8], batches)
+  np.testing.assert_allclose(losses1, losses_n, rtol=1e-5)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6), params1,
+               params_n)
+
+
+def test_state_is_created_sharded_by_the_size_rule():
+  config = tiny_config()
+  config.mesh.update(data=2, fsdp=2, model=2, fsdp_min_size=1024)
+  exp = loop.build_experiment(config, jax.devices()[:8])
+  state = exp['init'](jax.random.key(0))
+  P = jax.sharding.PartitionSpec
+  # stage4's second conv: (3, 3, 32, 32) = 9216 elements: channels out on 'model', in on 'fsdp'.
+  kernel = state.params['model']['stage4_block0']['Conv_1']['kernel']
+  assert kernel.shape == (3, 3, 32, 32) and kernel.sharding.spec == P(None, None, 'fsdp', 'model')
+  assert kernel.addressable_shards[0].data.shape == (3, 3, 16, 16)
+  # Adam's moments follow their parameter; a 1-D norm scale of 32 is only split on 'model'...
+  mu = state.opt_state[1][0].mu['model']['stage4_block0']['Conv_1']['kernel']
+  assert mu.sharding == kernel.sharding
+  assert state.params['model']['stage4_block0']['GroupNorm_1']['scale'].sharding.spec == P(None)
+  # ...and the step counter is replicated.
+  assert state.step.sharding.is_fully_replicated
+  with pytest.raises(ValueError, match='at most one may be -1'):
+    config.mesh.update(data=-1, fsdp=-1)
+    loop.build_experiment(config, jax.devices()[:8])
 
 
 def test_state_is_sharded_over_the_mesh_and_donated():
@@ -44,12 +79,15 @@ def test_state_is_sharded_over_the_mesh_and_donated():
   exp = loop.build_experiment(config, jax.devices()[:4])
   state = exp['init'](jax.random.key(0))
   batch = shd.to_global(random_batch(config), exp['mesh'])
-  assert batch['image'].sharding.spec == jax.sharding.PartitionSpec('data')
+  assert batch['image'].sharding.spec == jax.sharding.PartitionSpec(('data', 'fsdp'))
   assert len(batch['image'].addressable_shards) == 4
   leaf = jax.tree.leaves(state.params)[0]
   new_state, _ = exp['step'](state, batch, jax.random.key(0))
   assert leaf.is_deleted(), 'the old state should be donated to the step'
   assert jax.tree.leaves(new_state.params)[0].sharding.is_fully_replicated
+  # A later step (another step count, lambda, batch) reuses the one compiled program.
+  exp['step'](new_state, shd.to_global(random_batch(config, 1), exp['mesh']), jax.random.key(1))
+  assert exp['step']._cache_size() == 1
 
 
 def test_model_gets_minus_lambda_times_the_domain_gradient_and_discriminator_the_plain_one():

@@ -14,7 +14,9 @@ from vda_jax.eval.inference import segment_videos
 from vda_jax.eval.metrics import boundary_f, davis_scores, region_j, sequence_statistics
 from vda_jax.models.registry import MODELS, build_model
 from vda_jax.models.taps import apply_with_taps, tap, tap_shapes
+from vda_jax.train.distributed import initialize as initialize_distributed
 from vda_jax.train.loop import build_experiment, restore_state, train_and_evaluate
+from vda_jax.train.sharding import leaf_spec, make_mesh, state_shardings
 from vda_jax.train.state import TrainState, init_train_state, make_optimizer
 from vda_jax.train.step import forward, loss_fn, train_step
 
@@ -27,5 +29,6 @@ __all__ = [
     'MODELS', 'build_model',
     'apply_with_taps', 'tap', 'tap_shapes', 'build_experiment', 'restore_state',
     'train_and_evaluate', 'TrainState', 'init_train_state', 'make_optimizer', 'forward',
-    'loss_fn', 'parse_taps', 'train_step',
+    'loss_fn', 'parse_taps', 'train_step', 'initialize_distributed', 'leaf_spec', 'make_mesh',
+    'state_shardings',
 ]

@@ -14,6 +14,7 @@ import time
 import jax
 import numpy as np
 
+from vda_jax.data import datasets
 from vda_jax.train import loop
 from vda_jax.train import sharding as shd
 
@@ -70,9 +71,12 @@ def benchmark_step(config, steps=20, warmup=3, devices=None):
   batch = shd.to_global(random_batch(config), exp['mesh'])
   rng = jax.random.key(0)
   t0 = time.perf_counter()
-  compiled = exp['step'].lower(state, batch, rng).compile()
+  lowered = exp['step'].lower(state, batch, rng)
+  compiled = lowered.compile()
   compile_s = time.perf_counter() - t0
-  cost = compiled.cost_analysis()
+  # XLA's count on the step as lowered, before backend passes: the same on every backend
+  # (a GPU's compiled module hides convs and matmuls in cuDNN/cuBLAS calls it does not count).
+  cost = lowered.cost_analysis()
   cost = cost[0] if isinstance(cost, (list, tuple)) else cost
   times = []
   for i in range(warmup + steps):
@@ -88,6 +92,8 @@ def benchmark_step(config, steps=20, warmup=3, devices=None):
   peak, peak_basis = peak_flops(devices[0])
   if peak is not None and devices[0].platform != 'cpu':
     peak *= len(devices)  # the CPU figure already counts every core the devices share
+  mem = compiled.memory_analysis()
+  mem = mem[0] if isinstance(mem, (list, tuple)) else mem
   memory = [d.memory_stats() or {} for d in devices]
   device_bytes = [m.get('peak_bytes_in_use', m.get('bytes_in_use')) for m in memory]
   return {
@@ -101,10 +107,52 @@ def benchmark_step(config, steps=20, warmup=3, devices=None):
       'peak_share': flops / median / peak if peak else float('nan'),
       'peak_basis': peak_basis,
       'peak_host_mib': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+      # XLA's buffer assignment for the compiled step (any backend): live arguments,
+      # outputs not aliased to donated inputs, and temporaries (activations kept for
+      # the backward pass); the peak a device needs for one step, per device.
+      'step_mib': (mem.argument_size_in_bytes + mem.output_size_in_bytes
+                   - mem.alias_size_in_bytes + mem.temp_size_in_bytes) / 2**20,
       # CPU devices report no memory stats; accelerators report their peak in use.
       'device_mib': (max(device_bytes) / 2**20 if all(b is not None for b in device_bytes)
                      else float('nan')),
   }
+
+
+# Scaling curves: one axis at a time around the config's point (overrides per value).
+SCALING_AXES = {
+    'batch': lambda b: {'input.video_batch': b, 'input.image_batch': 4 * b},
+    'resolution': lambda s: {'data.image_size': s},
+    'clip_len': lambda t: {'input.clip_len': t, 'data.stored_clip_len': max(t, 8)},
+}
+
+
+def scaled_config(config, axis, value):
+  """A copy of `config` moved to `value` along one of SCALING_AXES."""
+  config = config.copy_and_resolve_references()
+  for key, v in SCALING_AXES[axis](value).items():
+    section, field = key.split('.')
+    config[section][field] = v
+  return config
+
+
+def benchmark_torch_step(config, steps=20, warmup=3):
+  """Median step s and frames/s of the same 2D CNN step in eager PyTorch (`vda_jax.torch_baseline`),
+  on the same random batch; needs the optional `torch` extra."""
+  import torch  # pylint: disable=g-import-not-at-top
+  from vda_jax import torch_baseline  # pylint: disable=g-import-not-at-top
+  step = torch_baseline.TrainStep(config, len(datasets.class_names(config.data)))
+  batch = random_batch(config)
+  times = []
+  for i in range(warmup + steps):
+    t0 = time.perf_counter()
+    step(batch)  # returns a Python float: the step has finished
+    if i >= warmup:
+      times.append(time.perf_counter() - t0)
+  median = statistics.median(times)
+  frames = config.input.image_batch + config.input.video_batch * config.input.clip_len
+  return {'step_s': median, 'frames_per_s': frames / median, 'threads': torch.get_num_threads(),
+          'version': torch.__version__,
+          'peak_host_mib': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
 def pipeline_throughput(config, sources, *, num_workers, prefetch, batches=30, warmup=3):

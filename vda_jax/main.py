@@ -1,12 +1,18 @@
 """Trains one configuration.
 
   python -m vda_jax.main --config=configs/embedded.py:method=adversarial --workdir=runs/adv
+
+On several hosts every process runs the same command (see train/distributed.py
+and scripts/launch_*.sh); a preempted run (SIGTERM) saves and exits, and the
+same command resumes it.
 """
 import json
 
 from absl import app, flags, logging
+import jax
 from ml_collections import config_flags
 
+from vda_jax.train import distributed
 from vda_jax.train.loop import train_and_evaluate
 
 config_flags.DEFINE_config_file('config', None, 'Config file (get_config).', lock_config=True)
@@ -18,9 +24,12 @@ def main(argv):
   del argv
   if not flags.FLAGS['verbosity'].present:  # Orbax logs every save at INFO
     logging.set_verbosity(logging.WARNING)
-  print(flags.FLAGS.config)
+  distributed.initialize(flags.FLAGS.config.distributed)
+  if jax.process_index() == 0:
+    print(flags.FLAGS.config)
   results = train_and_evaluate(flags.FLAGS.config, flags.FLAGS.workdir)
-  print(json.dumps(results, indent=1, sort_keys=True))
+  if jax.process_index() == 0:
+    print(json.dumps(results, indent=1, sort_keys=True))
 
 
 if __name__ == '__main__':

@@ -3,6 +3,7 @@ import matplotlib
 
 matplotlib.use('Agg')  # files only; no display on clusters
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib import ticker  # noqa: E402
 import numpy as np  # noqa: E402
 
 from vda_jax.train.metrics_writer import read_metrics  # noqa: E402
@@ -39,6 +40,34 @@ def curves_figure(run_dirs, path, keys=('sup_loss', 'total_loss', 'video/mIoU'))
     ax.set_title(key)
     ax.set_xlabel('step')
   np.atleast_1d(axes)[0].legend(fontsize=7)
+  fig.tight_layout()
+  fig.savefig(path, dpi=120)
+  plt.close(fig)
+
+
+def scaling_figure(rows, path):
+  """Step time (solid) and XLA step memory (dashed) against each scaling axis, per model.
+
+  rows: dicts with 'model', 'axis', 'value', 'step_ms', 'step_mib'.
+  """
+  axes_names = list(dict.fromkeys(r['axis'] for r in rows))
+  fig, axes = plt.subplots(1, len(axes_names), figsize=(4.2 * len(axes_names), 3.4))
+  for ax, name in zip(np.atleast_1d(axes), axes_names):
+    twin = ax.twinx()
+    for i, model in enumerate(dict.fromkeys(r['model'] for r in rows)):
+      pts = [r for r in rows if r['axis'] == name and r['model'] == model]
+      x = [r['value'] for r in pts]
+      ax.plot(x, [r['step_ms'] for r in pts], 'o-', color=f'C{i}', label=model)
+      twin.plot(x, [r['step_mib'] for r in pts], 's--', color=f'C{i}', alpha=0.6)
+    ax.set(xlabel=name, ylabel='step ms (solid)', xscale='log', yscale='log')
+    twin.set(ylabel='step MiB (dashed)', yscale='log')
+    ax.set_xticks(x, [str(v) for v in x])
+    ax.xaxis.set_minor_locator(ticker.NullLocator())
+    for a in (ax, twin):  # plain numbers on the log axes
+      a.yaxis.set_major_locator(ticker.LogLocator(subs=(1, 2, 5)))
+      a.yaxis.set_major_formatter(ticker.FormatStrFormatter('%g'))
+      a.yaxis.set_minor_formatter(ticker.NullFormatter())
+    ax.legend(fontsize=7)
   fig.tight_layout()
   fig.savefig(path, dpi=120)
   plt.close(fig)

@@ -1,7 +1,7 @@
 """Grain input: labeled image batches + unlabeled video-clip batches, one dict per step.
 
 The two streams are independent infinite MapDatasets (shuffled per epoch,
-sharded per JAX process) zipped together, so one iterator -- and one
+split between JAX processes batch by batch) zipped together, so one iterator -- and one
 checkpointable iterator state -- feeds the train step. A stream drawn from a
 `Mixture` shuffles and repeats each source on its own and then mixes
 them by weight. Records of any size are resized to the model's square input
@@ -26,7 +26,7 @@ class Mixture:
 
 @dataclasses.dataclass(frozen=True)
 class Shard:
-  """This process's slice of every dataset: records index, index+count, ..."""
+  """This process's slice of every stream: its batches index, index + count, ..."""
   index: int = 0
   count: int = 1
 
@@ -89,19 +89,26 @@ def _clip_element(record, rng, clip_len, augment, with_masks, size=None):
 
 
 def _stream(source, transform, *, batch_size, seed, shard):
-  """Shuffled, repeated, transformed and batched; a Mixture's parts mixed by weight."""
+  """Shuffled, repeated, transformed and batched; a Mixture's parts mixed by weight.
+
+  Every process builds the same global stream (shuffle, augmentation seeds and
+  mixing depend only on the seed and the global position) cut into batches of
+  the per-process size, and keeps batches index, index + count, ...: the
+  concatenation of the processes' b-th batches, in process order, is the b-th
+  global batch of a 1-process run, so the process count never changes the
+  data. Each process reads only the records of its own batches.
+  """
   parts = (list(zip(source.sources, source.weights)) if isinstance(source, Mixture)
            else [(source, 1.0)])
   streams = []
   for i, (part, _) in enumerate(parts):
-    ds = grain.MapDataset.source(part)[shard.index::shard.count]
-    if len(ds) == 0:
-      raise ValueError(f'process {shard.index} of {shard.count} got no records '
-                       f'from {part!r} ({len(part)} records)')
+    if len(part) == 0:
+      raise ValueError(f'{part!r} has no records')
+    ds = grain.MapDataset.source(part)
     streams.append(ds.seed(seed + 1000 * i).shuffle().repeat().random_map(transform))
   ds = streams[0] if len(streams) == 1 else grain.MapDataset.mix(
       streams, [w for _, w in parts])
-  return ds.batch(batch_size, drop_remainder=True)
+  return ds.batch(batch_size, drop_remainder=True)[shard.index::shard.count]
 
 
 def train_dataset(image_source, video_source, *, image_batch, video_batch,

@@ -1,10 +1,14 @@
 """The training loop: data -> jitted step -> logs, evals, checkpoints."""
+import contextlib
 import functools
 import json
 import logging
 import os
+import signal
+import threading
 import time
 
+from etils import epath
 import grain
 import jax
 import ml_collections
@@ -48,10 +52,15 @@ def build_experiment(config, devices=None):
   init = functools.partial(init_train_state, model=model, objective=objective, tx=tx,
                            input_shape=input_shape, tap_shapes=tap_shapes,
                            num_classes=num_classes)
-  return dict(mesh=mesh, model=model, objective=objective, tx=tx,
-              init=jax.jit(init, out_shardings=shd.replicated(mesh)),
-              step=jit_train_step(mesh, model=model, objective=objective, tx=tx, config=config),
-              predict=jit_predict(mesh, model, config.input.clip_len, config.model.image_as_clip))
+  state_sharding = shd.state_shardings(jax.eval_shape(init, jax.random.key(0)), mesh,
+                                       config.mesh.fsdp_min_size)
+  return dict(mesh=mesh, model=model, objective=objective, tx=tx, state_sharding=state_sharding,
+              # Created directly sharded: no host ever holds the whole state.
+              init=jax.jit(init, out_shardings=state_sharding),
+              step=jit_train_step(mesh, state_sharding, model=model, objective=objective, tx=tx,
+                                  config=config),
+              predict=jit_predict(mesh, state_sharding.params['model'], model,
+                                  config.input.clip_len, config.model.image_as_clip))
 
 
 def init_state(exp, config):
@@ -63,7 +72,7 @@ def init_state(exp, config):
                                               config.model.pretrained)
   logging.info('loaded %d pretrained entries from %s', len(loaded), config.model.pretrained)
   params = {**state.params, 'model': model_params}
-  return state.replace(params=jax.device_put(params, shd.replicated(exp['mesh'])))
+  return state.replace(params=jax.device_put(params, exp['state_sharding'].params))
 
 
 def train_iterator(config, sources):
@@ -78,9 +87,14 @@ def train_iterator(config, sources):
                                  prefetch=config.input.prefetch)
 
 
+def workdir_path(workdir):
+  """epath.Path of a workdir: local, or a bucket (gs://...) that every host of a pod shares."""
+  return epath.Path(workdir) if '://' in str(workdir) else epath.Path(os.path.abspath(workdir))
+
+
 def checkpoint_manager(workdir, config):
   return ocp.CheckpointManager(
-      os.path.join(os.path.abspath(workdir), 'checkpoints'),
+      workdir_path(workdir) / 'checkpoints',
       options=ocp.CheckpointManagerOptions(max_to_keep=config.train.keep_checkpoints,
                                            create=True))
 
@@ -109,9 +123,8 @@ def restore_state(config, workdir, step=None, devices=None):
   step = manager.latest_step() if step is None else step
   if step is None:
     raise FileNotFoundError(f'no checkpoint in {manager.directory}')
-  abstract = jax.eval_shape(exp['init'], jax.random.key(0))
-  sharding = shd.replicated(exp['mesh'])
-  abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding), abstract)
+  abstract = jax.tree.map(lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s),
+                          jax.eval_shape(exp['init'], jax.random.key(0)), exp['state_sharding'])
   state = manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract)))['state']
   manager.close()
   return state
@@ -139,21 +152,20 @@ def eval_fn(exp, config, sources):
 def save_config(config, workdir):
   """workdir/config.json: what `segment` and `restore_state` rebuild the run from."""
   if jax.process_index() == 0:
-    os.makedirs(workdir, exist_ok=True)
-    tmp = os.path.join(workdir, 'config.json.tmp')
-    with open(tmp, 'w') as f:
-      f.write(config.to_json_best_effort(indent=1, sort_keys=True))
-    os.replace(tmp, os.path.join(workdir, 'config.json'))
+    path = workdir_path(workdir)
+    path.mkdir(parents=True, exist_ok=True)
+    tmp = path / 'config.json.tmp'
+    tmp.write_text(config.to_json_best_effort(indent=1, sort_keys=True))
+    tmp.replace(path / 'config.json')
 
 
 def load_config(workdir):
   """The locked ConfigDict a run saved in workdir/config.json."""
-  path = os.path.join(workdir, 'config.json')
-  if not os.path.exists(path):
+  path = workdir_path(workdir) / 'config.json'
+  if not path.exists():
     raise FileNotFoundError(f'{path}: missing; --checkpoint must be the workdir of a run '
                             '(it holds config.json and checkpoints/)')
-  with open(path) as f:
-    config = ml_collections.ConfigDict(_tuples(json.load(f)))
+  config = ml_collections.ConfigDict(_tuples(json.loads(path.read_text())))
   config.lock()
   return config
 
@@ -167,8 +179,31 @@ def _tuples(tree):
   return tree
 
 
+@contextlib.contextmanager
+def preemption_watch(manager):
+  """Yields `preempted(step)`: True once a SIGTERM asked the run to save and stop.
+
+  One process: our SIGTERM handler sets a flag. Several: JAX's preemption
+  service catches SIGTERM and every process reaches the sync point at the same
+  step, so the collective save that follows never waits on a process that left.
+  """
+  if jax.process_count() > 1:
+    yield manager.reached_preemption
+    return
+  if threading.current_thread() is not threading.main_thread():  # only it may take signals
+    yield lambda step: False
+    return
+  received = []
+  previous = signal.signal(signal.SIGTERM, lambda *_: received.append(True))
+  try:
+    yield lambda step: bool(received)
+  finally:
+    signal.signal(signal.SIGTERM, previous)
+
+
 def train_and_evaluate(config, workdir, devices=None):
-  """Trains per `config` into `workdir` (resuming if it holds checkpoints); returns final eval."""
+  """Trains per `config` into `workdir` (resuming if it holds checkpoints); returns final eval,
+  or {'preempted_at_step': step} when a SIGTERM made it save and stop early."""
   exp = build_experiment(config, devices)
   sources = datasets.load_sources(config.data)
   save_config(config, workdir)
@@ -206,7 +241,7 @@ def train_and_evaluate(config, workdir, devices=None):
     progress.set_postfix(sup=f"{means['sup_loss']:.3f}", refresh=False)
 
   with tqdm.tqdm(total=total, initial=first, desc='train', disable=jax.process_index() != 0,
-                 mininterval=2.0) as progress:
+                 mininterval=2.0) as progress, preemption_watch(manager) as preempted:
     for step in range(first + 1, total + 1):
       t0 = time.perf_counter()
       batch = shd.to_global(next(iterator), exp['mesh'])
@@ -214,18 +249,23 @@ def train_and_evaluate(config, workdir, devices=None):
       state, metrics = exp['step'](state, batch, jax.random.fold_in(rng, step))
       pending.append((step, metrics))
       progress.update()
-      last = step == total
-      if step % config.train.log_every == 0 or last:
+      last, stop = step == total, preempted(step)
+      if step % config.train.log_every == 0 or last or stop:
         flush()
-      if step % config.train.eval_every == 0 or last:
+      if (step % config.train.eval_every == 0 or last) and not stop:
         flush()
         results = score(state.params['model'])
         writer.write(step, results)
         clock.update(time=time.perf_counter(), wait=0.0)
-      if step % config.train.checkpoint_every == 0 or last:
+      if step % config.train.checkpoint_every == 0 or last or stop:
         flush()  # never checkpoint a state whose losses were not checked
         _save(manager, step, state, iterator)
         clock.update(time=time.perf_counter(), wait=0.0)
+      if stop:
+        logging.warning('SIGTERM: saved step %d in %s; the same command resumes from it',
+                        step, manager.directory)
+        results = {'preempted_at_step': step}
+        break
   manager.wait_until_finished()
   manager.close()
   writer.close()

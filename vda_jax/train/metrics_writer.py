@@ -2,6 +2,7 @@
 import json
 import os
 
+from etils import epath
 import jax
 import numpy as np
 
@@ -12,9 +13,10 @@ class MetricWriter:
     self._active = jax.process_index() == 0
     if self._active:
       import tensorboardX  # pylint: disable=g-import-not-at-top
-      os.makedirs(workdir, exist_ok=True)
-      self._jsonl = open(os.path.join(workdir, 'metrics.jsonl'), 'a')
-      self._tb = tensorboardX.SummaryWriter(os.path.join(workdir, 'tensorboard'))
+      workdir = epath.Path(workdir)  # local or gs://
+      workdir.mkdir(parents=True, exist_ok=True)
+      self._jsonl = (workdir / 'metrics.jsonl').open('a')
+      self._tb = tensorboardX.SummaryWriter(os.fspath(workdir / 'tensorboard'))
 
   def write(self, step, scalars):
     if not self._active:
@@ -34,5 +36,5 @@ class MetricWriter:
 
 def read_metrics(workdir):
   """All rows of a run's metrics.jsonl."""
-  with open(os.path.join(workdir, 'metrics.jsonl')) as f:
+  with (epath.Path(workdir) / 'metrics.jsonl').open() as f:
     return [json.loads(line) for line in f]

@@ -110,18 +110,19 @@ def _global_norm(tree):
   return jnp.sqrt(sum(jnp.sum(jnp.square(x.astype(jnp.float32))) for x in jax.tree.leaves(tree)))
 
 
-def jit_train_step(mesh, **static):
-  """train_step compiled for `mesh`: batch split on 'data', state replicated and donated."""
+def jit_train_step(mesh, state_sharding, **static):
+  """train_step compiled for `mesh`: batch split over data x fsdp, the state sharded by
+  `state_sharding` (sharding.state_shardings) and donated."""
   return jax.jit(functools.partial(train_step, **static),
-                 in_shardings=(shd.replicated(mesh), shd.batch_sharding(mesh), shd.replicated(mesh)),
-                 out_shardings=(shd.replicated(mesh), shd.replicated(mesh)),
+                 in_shardings=(state_sharding, shd.batch_sharding(mesh), shd.replicated(mesh)),
+                 out_shardings=(state_sharding, shd.replicated(mesh)),
                  donate_argnums=(0,))
 
 
-def jit_predict(mesh, model, clip_len, image_as_clip='repeat'):
+def jit_predict(mesh, params_sharding, model, clip_len, image_as_clip='repeat'):
   """Class map (argmax) for a batch of images (B, H, W, 3) or clips (B, T, H, W, 3)."""
   def predict(params, x):
     logits, _ = apply_with_taps(model, params, model_input(model, x, clip_len, image_as_clip))
     return jnp.argmax(model_output(model, logits, x), -1).astype(jnp.uint8)
-  return jax.jit(predict, in_shardings=(shd.replicated(mesh), shd.batch_sharding(mesh)),
+  return jax.jit(predict, in_shardings=(params_sharding, shd.batch_sharding(mesh)),
                  out_shardings=shd.replicated(mesh))

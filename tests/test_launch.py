@@ -1,0 +1,66 @@
+"""Launch recipes print exactly what they would run (--dry-run); process-group settings."""
+import subprocess
+
+import ml_collections
+import pytest
+
+from conftest import ROOT
+from vda_jax.experiment import load_config_module
+from vda_jax.train import distributed, sharding
+
+
+def _dry(script, *args):
+  out = subprocess.run(['bash', str(ROOT / 'scripts' / script), '--dry-run', *args],
+                       capture_output=True, text=True, timeout=60)
+  return out.returncode, out.stdout.splitlines(), out.stderr
+
+
+def test_tpu_pod_dry_run_prints_create_copy_run_on_all_workers_delete():
+  rc, lines, err = _dry('launch_tpu_pod.sh', '--name=p', '--zone=z', '--type=v4-32',
+                        '--workdir=gs://b/r', '--', '--config=configs/pod.py:method=clustered')
+  assert rc == 0, err
+  assert lines[0] == ('+ gcloud compute tpus tpu-vm create p --zone=z --accelerator-type=v4-32 '
+                      '--version=tpu-ubuntu2204-base')
+  run = [l for l in lines if 'vda_jax.main' in l]
+  assert len(run) == 1 and '--worker=all' in run[0]
+  assert r'--config=configs/pod.py:method=clustered\ --workdir=gs://b/r' in run[0]
+  assert lines[-1] == '+ gcloud compute tpus tpu-vm delete p --zone=z --quiet'
+  rc, _, err = _dry('launch_tpu_pod.sh', '--', '--config=configs/pod.py')
+  assert rc == 2 and '--workdir=gs://... is required' in err
+
+
+def test_multi_gpu_dry_run_gives_each_host_its_process_id():
+  rc, lines, err = _dry('launch_multi_gpu.sh', '--hosts=a,b', '--port=9000', '--workdir=/w', '--',
+                        '--config=configs/pod.py')
+  assert rc == 0, err
+  assert [l.split()[1:3] for l in lines] == [['ssh', 'a'], ['ssh', 'b']]
+  for i, line in enumerate(lines):
+    assert rf'VDA_COORDINATOR=a:9000\ VDA_NUM_PROCESSES=2\ VDA_PROCESS_ID={i}' in line
+    assert line.endswith(r'vda_jax.main\ --config=configs/pod.py\ --workdir=/w')
+
+
+def _dist(**kw):
+  return ml_collections.ConfigDict(dict(dict(coordinator='', num_processes=1, process_id=0,
+                                             cpu_collectives='gloo'), **kw))
+
+
+def test_process_group_settings_from_config_or_environment():
+  assert distributed.settings(_dist(), {}) == (None, 1, 0)
+  assert distributed.settings(_dist(coordinator='auto'), {}) == ('auto', None, None)
+  assert distributed.settings(_dist(coordinator='h:1', num_processes=4, process_id=3), {}) == (
+      'h:1', 4, 3)
+  env = {'VDA_COORDINATOR': 'h:2', 'VDA_NUM_PROCESSES': '2', 'VDA_PROCESS_ID': '1'}
+  assert distributed.settings(_dist(), env) == ('h:2', 2, 1)
+  with pytest.raises(ValueError, match='VDA_NUM_PROCESSES and VDA_PROCESS_ID must be integers'):
+    distributed.settings(_dist(), {'VDA_COORDINATOR': 'h:2'})
+  with pytest.raises(ValueError, match=r'process id 2 is not in \[0, 2\)'):
+    distributed.settings(_dist(), {**env, 'VDA_PROCESS_ID': '2'})
+
+
+def test_pod_config_mesh_fits_eight_devices():
+  import jax  # pylint: disable=g-import-not-at-top
+  config = load_config_module(str(ROOT / 'configs' / 'pod.py')).get_config()
+  mesh = sharding.make_mesh(config.mesh, jax.devices()[:8])
+  assert dict(mesh.shape) == {'data': 2, 'fsdp': 4, 'model': 1}
+  sharding.check_batch_fits(mesh, image_batch=config.input.image_batch,
+                            video_batch=config.input.video_batch)
