@@ -4,10 +4,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from conftest import tiny_config
+from conftest import ROOT, tiny_config
 from vda_jax.adversarial.losses import domain_loss
 from vda_jax.adversarial.objective import discriminator, parse_taps
 from vda_jax.benchmark import random_batch
+from vda_jax.experiment import load_config_module
 from vda_jax.train import loop
 from vda_jax.train import sharding as shd
 from vda_jax.train import step as step_lib
@@ -176,4 +177,8 @@ def test_bad_configs_fail_before_compiling_with_clear_messages():
   config = tiny_config()
   config.input.clip_len = 9
   with pytest.raises(ValueError, match='clip_len=9 is longer than the stored clips'):
+    loop.build_experiment(config, jax.devices()[:1])
+  config = load_config_module(str(ROOT / 'configs' / 'real.py')).get_config('model=cnn2d')
+  config.input.clip_len = 17
+  with pytest.raises(ValueError, match=r'clip_len=17 .* \(config.data.train_clips.chunk_len=16\)'):
     loop.build_experiment(config, jax.devices()[:1])
