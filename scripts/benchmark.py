@@ -89,7 +89,7 @@ def main(argv):
       flops = r['gflop_per_step'] / t['step_s']
       print(f"| cnn2d, PyTorch {t['version']} eager ({t['threads']} threads) | same | - | "
             f"{1000 * t['step_s']:.0f} | {t['frames_per_s']:.0f} | {r['gflop_per_step']:.2f} | "
-            f"{flops:.1f} | {100 * flops / (r['gflop_per_s'] / r['peak_share']):.1f} | "
+            f"{flops:.1f} | {100 * flops * 1e9 / r['peak_flops']:.1f} | "
             f"{t['peak_host_mib']:.0f} | - |", flush=True)
       ratios.append(f"JAX/PyTorch step-time ratio (cnn2d): {r['step_s'] / t['step_s']:.2f}")
   if basis:

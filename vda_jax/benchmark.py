@@ -64,6 +64,22 @@ def count_params(params):
   return sum(int(np.prod(x.shape)) for x in jax.tree.leaves(params))
 
 
+def frames_per_step(config):
+  """Images plus video frames in one train batch."""
+  return config.input.image_batch + config.input.video_batch * config.input.clip_len
+
+
+def median_seconds(run_once, steps, warmup):
+  """Median wall time of `run_once()`, which returns only when its work is done."""
+  times = []
+  for i in range(warmup + steps):
+    t0 = time.perf_counter()
+    run_once()
+    if i >= warmup:
+      times.append(time.perf_counter() - t0)
+  return statistics.median(times)
+
+
 def benchmark_step(config, steps=20, warmup=3, devices=None):
   """Figures for one config: params, compile s, median step s, frames/s, GFLOP/step, peak host MiB."""
   exp = loop.build_experiment(config, devices)
@@ -78,15 +94,14 @@ def benchmark_step(config, steps=20, warmup=3, devices=None):
   # (a GPU's compiled module hides convs and matmuls in cuDNN/cuBLAS calls it does not count).
   cost = lowered.cost_analysis()
   cost = cost[0] if isinstance(cost, (list, tuple)) else cost
-  times = []
-  for i in range(warmup + steps):
-    t0 = time.perf_counter()
-    state, metrics = compiled(state, batch, rng)
+  params = {k: count_params(state.params[k]) for k in ('model', 'disc')}
+  carry = [state]  # the step donates its state: each call consumes the last one
+
+  def run_once():
+    carry[0], metrics = compiled(carry[0], batch, rng)
     jax.block_until_ready(metrics)
-    if i >= warmup:
-      times.append(time.perf_counter() - t0)
-  median = statistics.median(times)
-  frames = config.input.image_batch + config.input.video_batch * config.input.clip_len
+
+  median = median_seconds(run_once, steps, warmup)
   flops = float(cost.get('flops', float('nan')))
   devices = exp['mesh'].devices.ravel()
   peak, peak_basis = peak_flops(devices[0])
@@ -97,14 +112,15 @@ def benchmark_step(config, steps=20, warmup=3, devices=None):
   memory = [d.memory_stats() or {} for d in devices]
   device_bytes = [m.get('peak_bytes_in_use', m.get('bytes_in_use')) for m in memory]
   return {
-      'params_model': count_params(state.params['model']),
-      'params_disc': count_params(state.params['disc']),
+      'params_model': params['model'],
+      'params_disc': params['disc'],
       'compile_s': compile_s,
       'step_s': median,
-      'frames_per_s': frames / median,
+      'frames_per_s': frames_per_step(config) / median,
       'gflop_per_step': flops / 1e9,
       'gflop_per_s': flops / median / 1e9,
       'peak_share': flops / median / peak if peak else float('nan'),
+      'peak_flops': peak if peak else float('nan'),
       'peak_basis': peak_basis,
       'peak_host_mib': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
       # XLA's buffer assignment for the compiled step (any backend): live arguments,
@@ -142,15 +158,9 @@ def benchmark_torch_step(config, steps=20, warmup=3):
   from vda_jax import torch_baseline  # pylint: disable=g-import-not-at-top
   step = torch_baseline.TrainStep(config, len(datasets.class_names(config.data)))
   batch = random_batch(config)
-  times = []
-  for i in range(warmup + steps):
-    t0 = time.perf_counter()
-    step(batch)  # returns a Python float: the step has finished
-    if i >= warmup:
-      times.append(time.perf_counter() - t0)
-  median = statistics.median(times)
-  frames = config.input.image_batch + config.input.video_batch * config.input.clip_len
-  return {'step_s': median, 'frames_per_s': frames / median, 'threads': torch.get_num_threads(),
+  # step() returns a Python float, so the step has finished when it returns.
+  median = median_seconds(lambda: step(batch), steps, warmup)
+  return {'step_s': median, 'frames_per_s': frames_per_step(config) / median, 'threads': torch.get_num_threads(),
           'version': torch.__version__,
           'peak_host_mib': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
@@ -168,5 +178,4 @@ def pipeline_throughput(config, sources, *, num_workers, prefetch, batches=30, w
   dt = (time.perf_counter() - t0) / batches
   examples = config.input.image_batch + config.input.video_batch
   return {'batch_s': dt, 'batches_per_s': 1 / dt, 'examples_per_s': examples / dt,
-          'frames_per_s': (config.input.image_batch
-                           + config.input.video_batch * config.input.clip_len) / dt}
+          'frames_per_s': frames_per_step(config) / dt}

@@ -40,12 +40,12 @@ def build_experiment(config, devices=None):
                                 'config.eval.image_batch': config.eval.image_batch,
                                 'config.eval.clip_batch': config.eval.clip_batch})
   # Real training videos are stored as chunks of train_clips.chunk_len frames.
-  stored = (('config.data.stored_clip_len', config.data.stored_clip_len)
-            if config.data.name == 'embedded' else
-            ('config.data.train_clips.chunk_len', config.data.train_clips.chunk_len))
-  if config.input.clip_len > stored[1]:
+  field, stored = (('config.data.stored_clip_len', config.data.stored_clip_len)
+                   if config.data.name == 'embedded' else
+                   ('config.data.train_clips.chunk_len', config.data.train_clips.chunk_len))
+  if config.input.clip_len > stored:
     raise ValueError(f'config.input.clip_len={config.input.clip_len} is longer than the '
-                     f'stored clips ({stored[0]}={stored[1]})')
+                     f'stored clips ({field}={stored})')
   num_classes = len(datasets.class_names(config.data))
   model = build_model(config.model, num_classes)
   s = config.data.image_size
