@@ -1,15 +1,21 @@
 r"""The embedded image->video benchmark (procedural; built on first use, no download).
 
-Methods (the `method=` arg); every one is the same train step, configured:
-  source_only  supervised on labeled images only
-  adversarial  + global gradient-reversed domain loss at the shallowest tap (DANN)
-  clustered    + the clustered domain loss at the shallowest tap (k-means on its
-               features, one discriminator per cluster)
-  adaptsegnet  + output-space adversarial at two levels: 'logits' and an
-               auxiliary classifier on stage3 (Tsai et al., 2018)
-  minent       + entropy minimisation on video predictions (ADVENT's MinEnt)
-  cdan         + conditional adversarial on decoder features x predictions (CDAN)
-  upper_bound  + supervised loss on videos/train masks (uses video labels)
+Methods (the `method=` arg; the table is `method_fields`); every one is the
+same train step, configured:
+  source_only       supervised on labeled images only
+  adversarial       + global gradient-reversed domain loss at the shallow tap (DANN)
+  adversarial_deep  + the same at the deep tap (stage4)
+  clustered         + the clustered domain loss at the shallow tap (k-means on its
+                    features, one discriminator head per cluster)
+  paper             + global at the deep tap and clustered at the shallow tap, as
+                    the original work combines them
+  adaptsegnet       + output-space adversarial at two levels: 'logits' and an
+                    auxiliary classifier on stage3, fully convolutional
+                    discriminators (Tsai et al., 2018)
+  minent            + entropy minimisation on video predictions (ADVENT's MinEnt)
+  cdan              + conditional adversarial on decoder features x detached
+                    predictions (CDAN)
+  upper_bound       + supervised loss on videos/train masks (uses video labels)
 Global and clustered terms combine at different taps, e.g.
   --config.adversarial.clustered.taps=patch_embed --config.adversarial.taps=stage4
 
@@ -22,29 +28,90 @@ Train one method:
 Compare methods (the README's main job):
   python scripts/experiment.py --config=configs/embedded.py --workdir=runs/default
 """
+import itertools
+
 import ml_collections
 
 from vda_jax.config_arg import parse_arg
-
-METHODS = ('source_only', 'adversarial', 'clustered', 'adaptsegnet', 'minent', 'cdan',
-           'upper_bound')
 
 # Architecture fields by size: 'tiny' trains on CPU in minutes, 'base' is for accelerators.
 CNN = {'tiny': dict(width=16, stage_widths=(1, 2, 4, 8), blocks_per_stage=1),
        'base': dict(width=64, stage_widths=(1, 2, 4, 8), blocks_per_stage=2)}
 SEGFORMER = {'tiny': dict(size='nano', mlp_ratio=4), 'base': dict(size='b2', mlp_ratio=4)}
 MODEL_FIELDS = {'cnn2d': CNN, 'cnn3d': CNN, 'segformer': SEGFORMER, 'segformer_st': SEGFORMER}
-# Where the domain loss attaches for method=adversarial: the shallowest features.
-# (README: a single-seed sweep of cnn2d taps found none that lifts video mIoU;
-# stem had the best video J&F.)
-DEFAULT_TAPS = {'cnn2d': 'stem', 'cnn3d': 'stem', 'segformer': 'patch_embed',
-                'segformer_st': 'patch_embed'}
+# Shallow taps (stem / patch-embedding features) and deep ones (the last encoder stage).
+SHALLOW = {'cnn2d': 'stem', 'cnn3d': 'stem', 'segformer': 'patch_embed',
+           'segformer_st': 'patch_embed'}
+DEEP = 'stage4'
+
+
+def method_fields(method, model):
+  """{config field: value} that turn the shared config into `method` for `model`."""
+  shallow = SHALLOW[model]
+  return {
+      'source_only': {},
+      'adversarial': {'adversarial.taps': shallow},
+      'adversarial_deep': {'adversarial.taps': DEEP},
+      'clustered': {'adversarial.clustered.taps': shallow},
+      # The original work: global alignment of deep features, clustered alignment
+      # of the shallow (patch-embedding) ones.
+      'paper': {'adversarial.taps': DEEP, 'adversarial.clustered.taps': shallow},
+      # Tsai et al. 2018: output space at two levels, fully convolutional
+      # discriminators (4 + 1 convs, 4x4 stride 2) on Adam at 1e-4, lambda_adv
+      # 0.001 (main output) and 0.0002 (auxiliary classifier), constant.
+      'adaptsegnet': {'adversarial.taps': 'logits:0.001,aux_logits:0.0002',
+                      'adversarial.disc_type': 'conv', 'adversarial.disc_depth': 4,
+                      'adversarial.aux_tap': 'stage3',
+                      'adversarial.lambda_schedule': 'constant', 'optimizer.disc.lr': 1e-4},
+      'minent': {'adversarial.entropy_weight': 0.1},
+      'cdan': {'adversarial.cdan_taps': 'decoder'},
+      'upper_bound': {'train.video_label_weight': 1.0},
+  }[method]
+
+
+# The video domain (the `preset=` arg): strengths of the artifacts in vda_jax/data/synthetic.py.
+#   full         what separates consumer video from photos, information loss
+#                included (motion blur, low light, low resolution, compression,
+#                framing at the edges)
+#   photometric  information-preserving shifts only: low light with gamma and
+#                sensor noise, a colour cast (white balance), lower contrast; the
+#                classic setting where feature alignment is known to work
+#                (MNIST -> MNIST-M in Ganin et al., JMLR 2016)
+PRESETS = {
+    'full': dict(blur=1.0, low_light=1.0, low_res=1.0, compression=1.0, framing=1.0,
+                 colour_cast=0.0, contrast=0.0),
+    'photometric': dict(blur=0.0, low_light=1.0, low_res=0.0, compression=0.0, framing=0.0,
+                        colour_cast=1.0, contrast=1.0),
+}
+
+METHODS = ('source_only', 'adversarial', 'adversarial_deep', 'clustered', 'paper',
+           'adaptsegnet', 'minent', 'cdan', 'upper_bound')
+
+
+def search_space(method, model):
+  """Model selection (scripts/model_selection.py): the candidate field values of `method`, one
+  dict per candidate (every combination of the axes below); [{}] where there is
+  nothing to select. The oracle (videos/val) or DEV picks one per method."""
+  axes = {
+      'adversarial': {'adversarial.taps': (SHALLOW[model], DEEP),
+                      'adversarial.weight': (0.1, 0.3), 'adversarial.lambda_max': (0.3, 1.0)},
+      'clustered': {'adversarial.clustered.num_clusters': (4, 8, 16),
+                    'adversarial.weight': (0.1, 0.3)},
+      'paper': {'adversarial.clustered.num_clusters': (4, 8), 'adversarial.weight': (0.1, 0.3)},
+      'cdan': {'adversarial.weight': (0.1, 0.3), 'adversarial.lambda_max': (0.3, 1.0)},
+      'minent': {'adversarial.entropy_weight': (0.03, 0.1, 0.3)},
+      'adaptsegnet': {'adversarial.lambda_max': (1.0, 10.0)},
+  }.get(method, {})
+  keys = sorted(axes)
+  return [dict(zip(keys, values)) for values in itertools.product(*(axes[k] for k in keys))]
 
 
 def get_config(arg=None):
-  arg = parse_arg(arg, method='adversarial', model='cnn2d', size='tiny', seed=0)
+  arg = parse_arg(arg, method='adversarial', model='cnn2d', size='tiny', seed=0, preset='full')
   if arg.method not in METHODS:
     raise ValueError(f'method={arg.method!r}; expected one of {METHODS}')
+  if arg.preset not in PRESETS:
+    raise ValueError(f'preset={arg.preset!r}; expected one of {sorted(PRESETS)}')
   if arg.model not in MODEL_FIELDS or arg.size not in CNN:
     raise ValueError(f'model={arg.model!r}, size={arg.size!r}; expected a model in '
                      f'{sorted(MODEL_FIELDS)} and a size in {sorted(CNN)}')
@@ -57,10 +124,18 @@ def get_config(arg=None):
       data_dir='',              # '' -> $VDA_DATA_DIR or ~/.cache/vda_jax/tensorflow_datasets
       seed=0,                   # the benchmark's seed, independent of the run's
       image_size=64,
+      # An object's size (disk radius) / image size; with lr 5e-3 and 1500 steps
+      # source-only cnn2d fits the images (calibration: docs/results.md).
+      object_scale=(0.2, 0.3),
       stored_clip_len=8,
       num_train_images=2000, num_test_images=256,
       num_train_clips=400, num_test_clips=96,
-      artifacts=dict(blur=1.0, low_light=1.0, low_res=1.0, compression=1.0, framing=1.0),
+      # Held out for model selection (scripts/model_selection.py), never read by training:
+      # labeled source images (DEV's validation risk) and a small labeled video
+      # split (the oracle).
+      num_val_images=256, num_val_clips=16,
+      preset=arg.preset,        # which row of PRESETS `artifacts` came from (a record)
+      artifacts=dict(PRESETS[arg.preset]),  # maximum strength of each video artifact
   )
   c.input = dict(
       image_batch=16,           # global batch of labeled images
@@ -77,47 +152,54 @@ def get_config(arg=None):
       image_as_clip='repeat',   # temporal models: an image is a static clip ('repeat' T times or 'single')
       pretrained='',            # .npz of backbone weights (scripts/convert_mit_weights.py)
   )
-  weight = 0.1                # default weight of each tap's domain loss
-  shallow = DEFAULT_TAPS[arg.model]
   c.adversarial = dict(
-      # Taps take 'name[:weight],...'; '' = off.
-      taps={'adversarial': shallow,
-            'adaptsegnet': f'logits,aux_logits:{weight / 5}'}.get(arg.method, ''),
-      weight=weight,
+      taps='',                  # global terms: 'name[:weight],...' ('' = off)
+      weight=0.1,               # weight of a tap named without one
       lambda_schedule='dann',   # 'dann' ramp or 'constant'
       lambda_max=1.0,
-      disc_hidden=64,
-      disc_depth=2,
+      disc_type='pixel',        # global discriminators: 'pixel' (per-position MLP) or 'conv'
+                                # (fully convolutional, 4x4 stride 2, AdaptSegNet)
+      disc_hidden=64,           # pixel: hidden width; conv: width of the first layer (doubles)
+      disc_depth=2,             # pixel: hidden layers; conv: stride-2 layers before the output
       output_softmax=True,      # 'logits'/'aux_logits' taps reach discriminators as probabilities
       clustered=dict(
-          taps=shallow if arg.method == 'clustered' else '',
+          taps='',
           num_clusters=8,
           momentum=0.9,         # EMA of the centroids (mini-batch k-means)
           mode='per_cluster',   # 'per_cluster' discriminator heads, or one 'conditioned' on the id
           normalize=True,       # cluster L2-normalised features (their direction)
       ),
-      cdan_taps='decoder' if arg.method == 'cdan' else '',
-      entropy_weight=0.1 if arg.method == 'minent' else 0.0,
-      aux_tap='stage3' if arg.method == 'adaptsegnet' else '',  # AdaptSegNet's auxiliary classifier
+      cdan_taps='',
+      entropy_weight=0.0,
+      aux_tap='',               # AdaptSegNet's auxiliary classifier reads this tap
       aux_weight=0.1,           # its supervised loss weight
   )
-  c.optimizer = dict(lr=2e-3, warmup_steps=100, final_lr_fraction=0.05,
-                     weight_decay=1e-4, b1=0.9, eps=1e-8, grad_clip=1.0)
+  c.optimizer = dict(lr=5e-3, warmup_steps=100, final_lr_fraction=0.05,
+                     weight_decay=1e-4, b1=0.9, b2=0.999, eps=1e-8, grad_clip=1.0,
+                     # The discriminators' own AdamW (same warm-up + cosine shape).
+                     disc=dict(lr=2e-4, b1=0.9, b2=0.99, weight_decay=0.0, grad_clip=0.0))
   c.train = dict(
-      steps=1000,
-      video_label_weight=1.0 if arg.method == 'upper_bound' else 0.0,
+      steps=1500,
+      video_label_weight=0.0,   # > 0: video masks are labels too (the upper bound)
       log_every=50,
       eval_every=500,
       checkpoint_every=500,
       keep_checkpoints=2,
   )
   c.eval = dict(image_batch=32, clip_batch=8,
-                skip_first_last=False)  # DAVIS drops each sequence's first and last frame from J&F
+                skip_first_last=False,  # DAVIS drops each sequence's first and last frame from J&F
+                split='test')           # 'val' during model selection: test stays untouched
   # Device mesh (train/sharding.py): sizes of the 'data', 'fsdp' and 'model' axes, one may
   # be -1 (all remaining devices); leaves with >= fsdp_min_size elements are split on 'fsdp'.
   c.mesh = dict(data=-1, fsdp=1, model=1, fsdp_min_size=2**14)
   # Multi-process runs (train/distributed.py): '' = one process unless $VDA_COORDINATOR is
   # set; 'auto' on TPU pods / SLURM; or 'host:port' with num_processes and process_id.
   c.distributed = dict(coordinator='', num_processes=1, process_id=0, cpu_collectives='gloo')
+  for field, value in method_fields(arg.method, arg.model).items():
+    *parents, leaf = field.split('.')
+    node = c
+    for p in parents:
+      node = node[p]
+    node[leaf] = value
   c.lock()
   return c

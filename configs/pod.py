@@ -2,7 +2,8 @@ r"""COCO images -> DAVIS-2017 videos at full resolution on a Cloud TPU pod slice
 
 real.py with the accelerator sizes: SegFormer-B2 backbone in bfloat16 at 480 px,
 global batch 256 images + 64 clips of 8 frames, FSDP over 4 devices per data
-replica, and both the global and the clustered loss. Data and workdir live in
+replica, and the original work's method: the global loss on deep features and the
+clustered loss on patch tokens (method=paper). Data and workdir live in
 a bucket every worker reads (gs://...).
 
 1. Build the TFDS datasets once, from one machine, into the bucket:
@@ -12,7 +13,7 @@ a bucket every worker reads (gs://...).
       datasets.load_sources(c.data)"
 2. Launch on a v4-64 (32 chips), the same command on every worker:
   scripts/launch_tpu_pod.sh --name=vda-pod --zone=us-central2-b --type=v4-64 \
-      --workdir=gs://BUCKET/runs/coco_davis -- --config=configs/pod.py:method=clustered \
+      --workdir=gs://BUCKET/runs/coco_davis -- --config=configs/pod.py:method=paper \
       --config.data.data_dir=gs://BUCKET/tfds
    (add --dry-run to print the commands; rerunning the same command resumes.)
 """
@@ -25,15 +26,13 @@ _REAL = load_config_module(os.path.join(os.path.dirname(__file__), 'real.py'))
 
 
 def get_config(arg=None):
-  arg = parse_arg(arg, method='clustered', model='segformer', size='base', seed=0)
+  arg = parse_arg(arg, method='paper', model='segformer', size='base', seed=0)
   c = _REAL.get_config(f'method={arg.method},model={arg.model},size={arg.size},seed={arg.seed}')
   c.unlock()
   c.data.image_size = 480
   c.data.train_clips.max_size = 480
   c.input.update(image_batch=256, video_batch=64, clip_len=8, num_workers=8, prefetch=4)
   c.model.dtype = 'bfloat16'
-  if arg.method == 'clustered':  # the clustered loss on patch tokens + the global one deep
-    c.adversarial.taps = 'stage4'
   c.optimizer.update(lr=6e-4, warmup_steps=1500)
   c.train.update(steps=40_000, log_every=100, eval_every=5000, checkpoint_every=1000,
                  keep_checkpoints=3)

@@ -10,7 +10,15 @@ The full grid (hours on CPU):
       --methods=source_only,adversarial,clustered,adaptsegnet,minent,cdan,upper_bound \
       --seeds=0,1,2 --analysis
 
-Re-running with the same workdir resumes unfinished runs and re-scores finished ones.
+The verdict grid on the photometric preset, each method with the fields DEV chose
+(scripts/model_selection.py), 5 seeds (hours on CPU):
+  python scripts/experiment.py --workdir=runs/verdict_photometric --arg=preset=photometric \
+      --models=cnn2d,segformer --seeds=0,1,2,3,4 \
+      --methods=source_only,adversarial,clustered,paper,adaptsegnet,minent,cdan,upper_bound \
+      --selection=runs/select_photometric/selection.json --selector=dev
+
+Re-running with the same workdir skips finished runs (their logged final scores
+are used) and resumes unfinished ones from their last checkpoint.
 """
 from absl import app, flags, logging
 
@@ -22,6 +30,10 @@ flags.DEFINE_list('models', ['cnn2d'], 'Values of the model= config arg.')
 flags.DEFINE_list('methods', ['source_only', 'adversarial'], 'Values of the method= config arg.')
 flags.DEFINE_list('seeds', ['0'], 'Run seeds.')
 flags.DEFINE_multi_string('set', [], 'Override applied to every run, e.g. train.steps=800.')
+flags.DEFINE_string('arg', '', "Extra config args for every run, e.g. 'preset=photometric'.")
+flags.DEFINE_string('selection', '', 'selection.json of scripts/model_selection.py: each method runs '
+                    'with the fields chosen there.')
+flags.DEFINE_enum('selector', 'dev', ['dev', 'oracle'], 'Which choice of --selection to use.')
 flags.DEFINE_bool('analysis', False, 'Also the artifact gap analysis and the domain probe.')
 flags.DEFINE_bool('plots', True, 'Write results.png and curves.png.')
 
@@ -32,17 +44,24 @@ def main(argv):
     logging.set_verbosity(logging.WARNING)
   f = flags.FLAGS
   seeds = [int(s) for s in f.seeds]
-  results = experiment.run_grid(f.config, f.workdir, f.models, f.methods, seeds, f.set)
+  selected = experiment.load_selection(f.selection, f.selector) if f.selection else None
+  results = experiment.run_grid(f.config, f.workdir, f.models, f.methods, seeds, f.set,
+                                arg=f.arg, selected=selected)
   rows = experiment.summarise(results)
   experiment.write_reports(rows, results, f.workdir)
   print(experiment.markdown_table(rows))
+  paired = experiment.paired_tests(results)
+  if paired:
+    with open(f'{f.workdir}/paired.md', 'w') as out:
+      out.write(experiment.paired_table(paired) + '\n')
+    print(experiment.paired_table(paired))
   if f.plots:
     from vda_jax import plots  # pylint: disable=g-import-not-at-top
     plots.results_figure(rows, f'{f.workdir}/results.png')
     plots.curves_figure({'/'.join(map(str, k)): experiment.run_dir(f.workdir, *k) for k in results},
                         f'{f.workdir}/curves.png')
   if f.analysis:
-    grid = experiment.grid_configs(f.config, f.models, f.methods, seeds, f.set)
+    grid = experiment.grid_configs(f.config, f.models, f.methods, seeds, f.set, f.arg, selected)
     report = experiment.analyse(grid, f.workdir)
     with open(f'{f.workdir}/analysis.md', 'w') as out:
       out.write(report)

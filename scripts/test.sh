@@ -4,4 +4,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh test
 export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-3}"
-exec .venv/bin/python -m pytest -q --durations=15 "$@"
+exec .venv/bin/python -m pytest -q --durations=20 "$@"

@@ -28,8 +28,8 @@ def tiny_config(method='adversarial', data_dir='', model='cnn2d', **arg):
   config = load_config_module(str(ROOT / 'configs' / 'embedded.py')).get_config(
       f'method={method},model={model}{extra}')
   config.data.update(data_dir=data_dir, image_size=32, stored_clip_len=4,
-                     num_train_images=64, num_test_images=16,
-                     num_train_clips=16, num_test_clips=8)
+                     num_train_images=64, num_test_images=16, num_val_images=8,
+                     num_train_clips=16, num_test_clips=8, num_val_clips=4)
   config.input.update(image_batch=8, video_batch=4, clip_len=2, prefetch=0)
   if model.startswith('cnn'):
     config.model.update(width=8, stage_widths=(1, 2, 2, 4))

@@ -46,7 +46,14 @@ def test_methods_set_their_losses():
   assert get('method=upper_bound').train.video_label_weight > 0
   assert get('method=clustered,model=segformer').adversarial.clustered.taps == 'patch_embed'
   assert get('method=clustered').adversarial.taps == ''
-  assert get('method=adaptsegnet').adversarial.aux_tap == 'stage3'
+  assert get('method=adversarial_deep').adversarial.taps == 'stage4'
+  paper = get('method=paper,model=segformer').adversarial
+  assert (paper.taps, paper.clustered.taps) == ('stage4', 'patch_embed')
+  asn = get('method=adaptsegnet')
+  # The paper's weights (lambda_adv 0.001 main, 0.0002 aux), conv discriminators, D lr 1e-4.
+  assert asn.adversarial.taps == 'logits:0.001,aux_logits:0.0002'
+  assert (asn.adversarial.disc_type, asn.adversarial.aux_tap) == ('conv', 'stage3')
+  assert asn.optimizer.disc.lr == 1e-4 and asn.optimizer.lr == get('').optimizer.lr
   assert get('method=minent').adversarial.entropy_weight > 0
   assert get('method=cdan').adversarial.cdan_taps == 'decoder'
   for method in ('source_only', 'upper_bound'):
@@ -73,3 +80,24 @@ def test_apply_overrides_types_and_errors():
     apply_overrides(c, ['train.stepz=1'])
   with pytest.raises(ValueError, match="invalid literal"):
     apply_overrides(c, ['train.steps=many'])
+
+
+def test_presets_switch_the_video_domain():
+  get = load_config_module(CONFIG).get_config
+  full, photo = get('').data, get('preset=photometric').data
+  assert (full.preset, photo.preset) == ('full', 'photometric')
+  assert full.artifacts.blur == 1.0 and full.artifacts.colour_cast == 0.0
+  # Photometric: only information-preserving shifts.
+  assert {k for k, v in photo.artifacts.items() if v > 0} == {'low_light', 'colour_cast', 'contrast'}
+  with pytest.raises(ValueError, match="preset='fog'"):
+    get('preset=fog')
+
+
+def test_search_space_lists_every_combination():
+  module = load_config_module(CONFIG)
+  adv = module.search_space('adversarial', 'segformer')
+  assert len(adv) == 8 and {c['adversarial.taps'] for c in adv} == {'patch_embed', 'stage4'}
+  assert module.search_space('source_only', 'cnn2d') == [{}]
+  for method in module.METHODS:  # every candidate is a valid config
+    for fields in module.search_space(method, 'cnn2d'):
+      apply_overrides(module.get_config(f'method={method}'), [f'{k}={v}' for k, v in fields.items()])

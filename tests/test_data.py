@@ -54,9 +54,14 @@ def test_generated_dataset_is_deterministic(tmp_path):
   assert not np.array_equal(first['image'], reseeded['image'])
 
 
-def test_sources_have_the_four_splits_with_their_shapes(sources):
+def test_sources_have_the_six_splits_with_their_shapes(sources):
   assert {k: len(v) for k, v in sources.items()} == {
-      'images/train': 64, 'images/test': 16, 'videos/train': 16, 'videos/test': 8}
+      'images/train': 64, 'images/test': 16, 'images/val': 8,
+      'videos/train': 16, 'videos/test': 8, 'videos/val': 4}
+  # The selection splits are scenes of their own.
+  assert not np.array_equal(sources['images/val'][0]['image'], sources['images/test'][0]['image'])
+  assert not np.array_equal(np.stack(sources['videos/val'][0]['frames']),
+                            np.stack(sources['videos/test'][0]['frames']))
   clip = sources['videos/test'][0]
   assert np.stack(clip['frames']).shape == (4, 32, 32, 3)
   assert np.stack(clip['masks']).shape == (4, 32, 32, 1)
@@ -146,3 +151,10 @@ def test_unknown_dataset_name_is_a_clear_error():
   config.data.name = 'kinetics'
   with pytest.raises(ValueError, match="config.data.name='kinetics' is not a dataset"):
     datasets.load_sources(config.data)
+
+
+def test_object_scale_sets_the_objects_size():
+  # A disk's area is pi (scale * size)^2: a 3x larger scale covers about 9x the pixels.
+  share = lambda s: np.mean([(synthetic.image_example(0, i, 64, (s, s))['mask'] > 0).mean()
+                             for i in range(20)])
+  assert 5 < share(0.3) / share(0.1) < 10

@@ -1,6 +1,8 @@
-"""The gap table by hand (gap, recovered share, distance to the upper bound); reports written."""
+"""The gap table by hand (gaps, shares, CIs, image cost); reports and figures written."""
 import csv
+import json
 
+import numpy as np
 import pytest
 
 from conftest import ROOT
@@ -20,25 +22,38 @@ def test_grid_table_by_hand(tmp_path):
                                 [0, 1], overrides=['train.steps=3'], train_fn=fake_train)
   assert len(results) == 12
   rows = {(r['model'], r['method']): r for r in experiment.summarise(results)}
-  # Source-only: image 0.62, video mean 0.32 -> gap 0.30.
-  assert rows[('cnn2d', 'source_only')]['gap'] == pytest.approx(0.30)
-  assert rows[('cnn2d', 'source_only')]['video/mIoU std'] == pytest.approx(0.02)
-  # Adversarial video mean 0.37 closes (0.37 - 0.32) / 0.30 of it and is 0.13 below 0.5.
-  assert rows[('cnn2d', 'adversarial')]['recovered'] == pytest.approx(0.05 / 0.30)
-  assert rows[('cnn2d', 'adversarial')]['to_upper_bound'] == pytest.approx(0.13)
-  assert rows[('segformer', 'upper_bound')]['recovered'] == pytest.approx(0.18 / 0.30)
+  src = rows[('cnn2d', 'source_only')]
+  # Source-only: image 0.62, video 0.30 and 0.34 -> mean 0.32, gap 0.30; sample std
+  # (ddof=1) sqrt(2 * 0.02^2 / 1); 95% t-interval 12.706 (t, 1 dof) * std / sqrt(2).
+  assert src['gap'] == pytest.approx(0.30)
+  assert src['video/mIoU std'] == pytest.approx(0.02 * np.sqrt(2))
+  assert src['video/mIoU ci_hi'] == pytest.approx(0.32 + 12.7062 * 0.02, rel=1e-4)
+  adv = rows[('cnn2d', 'adversarial')]
+  # Adversarial video mean 0.37: 0.25 below source-only's image 0.62, closes 0.05 of
+  # the 0.30 gap and 0.05 of the 0.18 the upper bound (0.5) closes, costs 0.02 image.
+  assert adv['gap'] == pytest.approx(0.25)
+  assert adv['recovered'] == pytest.approx(0.05 / 0.30)
+  assert adv['closable'] == pytest.approx(0.05 / 0.18)
+  assert adv['image_cost'] == pytest.approx(0.02)
+  assert adv['to_upper_bound'] == pytest.approx(0.13)
+  assert rows[('segformer', 'upper_bound')]['closable'] == pytest.approx(1.0)
   assert rows[('segformer', 'upper_bound')]['video/J&F'] == pytest.approx(0.1)
   experiment.write_reports(list(rows.values()), results, str(tmp_path))
   table = (tmp_path / 'results.md').read_text()
-  assert ('| cnn2d | adversarial | 2 | 0.600 ± 0.000 | 0.370 ± 0.010 | 0.230 | 0.400 ± 0.000 '
-          '| 0.130 | 16.7% |') in table
+  assert ('| cnn2d | adversarial | 2 | 0.600 (0.600–0.600) | 0.370 (0.243–0.497) | — | '
+          '0.400 (0.400–0.400) | +0.020 | 0.250 | 16.7% | 27.8% |') in table
   with open(tmp_path / 'results.csv') as f:
     assert [r['method'] for r in csv.DictReader(f)][:3] == ['source_only', 'adversarial', 'upper_bound']
 
 
-def test_table_without_reference_runs_has_dashes():
-  results = {('cnn2d', 'adversarial', 0): {'image/mIoU': 0.6, 'video/mIoU': 0.3, 'video/J&F': 0.4}}
-  assert '| — | — |' in experiment.markdown_table(experiment.summarise(results))
+def test_one_seed_shows_the_runs_bootstrap_ci_and_no_reference_runs_give_dashes():
+  results = {('cnn2d', 'adversarial', 0): {'image/mIoU': 0.6, 'video/mIoU': 0.3, 'video/J&F': 0.4,
+                                           'video/mIoU-ci_lo': 0.25, 'video/mIoU-ci_hi': 0.33}}
+  row, = experiment.summarise(results)
+  assert np.isnan(row['video/mIoU std'])
+  table = experiment.markdown_table([row])
+  assert '| 0.300 (0.250–0.330) |' in table and '| 0.600 |' in table
+  assert '| — | — | — | — |' in table
 
 
 def test_plots_are_written(tmp_path):
@@ -49,6 +64,31 @@ def test_plots_are_written(tmp_path):
   run = tmp_path / 'run'
   run.mkdir()
   (run / 'metrics.jsonl').write_text('{"step": 5, "sup_loss": 1.0}\n{"step": 10, "sup_loss": 0.5}\n')
-  plots.curves_figure({'run': str(run)}, tmp_path / 'curves.png')
+  adv = tmp_path / 'adv'
+  adv.mkdir()
+  (adv / 'metrics.jsonl').write_text(''.join(
+      json.dumps({'step': s, 'sup_loss': 1.0 / s, 'domain_loss/stage4': 0.69, 'disc_acc/stage4': 0.6,
+                  'clustered_loss/stem': 0.6, 'clustered_acc/stem': 0.7,
+                  'clusters/stem/image/0': 0.7, 'clusters/stem/image/1': 0.3,
+                  'clusters/stem/video/0': 0.2, 'clusters/stem/video/1': 0.8}) + '\n'
+      for s in (5, 10)))
+  panels = plots.curves_figure({'run': str(run), 'adv': str(adv)}, tmp_path / 'curves.png')
+  # The minimax balance per tap and the clustered term's occupancy per domain are shown.
+  assert panels == ['sup_loss', 'total_loss', 'video/mIoU', 'domain losses',
+                    'discriminator accuracy', 'adv: clusters/stem']
   for name in ('results.png', 'curves.png'):
     assert (tmp_path / name).read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+
+
+def test_paired_tests_by_hand():
+  video = {'source_only': [0.30, 0.34, 0.32], 'adversarial': [0.33, 0.38, 0.35]}
+  results = {('cnn2d', m, s): {'video/mIoU': v[s]} for m, v in video.items() for s in range(3)}
+  row, = experiment.paired_tests(results)
+  # Differences 0.03, 0.04, 0.03: mean 1/30, sample std 0.005774, t = mean / (std / sqrt 3)
+  # = 10.0 with 2 dof -> two-sided p = 0.00985; 95% half-width 4.3027 * std / sqrt 3.
+  assert (row['method'], row['baseline'], row['seeds']) == ('adversarial', 'source_only', 3)
+  assert row['diff'] == pytest.approx(0.1 / 3)
+  assert row['p'] == pytest.approx(0.00985, rel=1e-2)
+  assert row['ci_hi'] - row['diff'] == pytest.approx(4.3027 * 0.0057735 / np.sqrt(3), rel=1e-3)
+  assert '| cnn2d | adversarial − source_only | video/mIoU | 3 | +0.033' in (
+      experiment.paired_table([row]))

@@ -19,6 +19,39 @@ def test_confusion_and_miou_by_hand():
   # IoU: class 0 = 1/(2+2-1)=1/3, class 1 = 2/(2+3-2)=2/3, class 2 = 1/(2+1-1)=1/2.
   np.testing.assert_allclose(metrics.iou_per_class(c), [1 / 3, 2 / 3, 1 / 2])
   assert metrics.mean_iou(c) == pytest.approx((1 / 3 + 2 / 3 + 1 / 2) / 3)
+  # Foreground mIoU leaves out class 0 (background).
+  assert metrics.mean_iou(c, foreground=True) == pytest.approx((2 / 3 + 1 / 2) / 2)
+
+
+def test_all_background_prediction_has_a_floor_in_miou_but_not_in_foreground_miou():
+  label = np.zeros((10, 10), int)
+  label[:2, :2], label[5:7, 5:7] = 1, 2       # 92% background
+  c = metrics.confusion_matrix(np.zeros_like(label), label, 3)
+  assert metrics.mean_iou(c) == pytest.approx(0.92 / 3)
+  assert metrics.mean_iou(c, foreground=True) == 0.0
+
+
+def test_bootstrap_ci_by_hand():
+  # Identical items: every resample gives the same statistic.
+  assert metrics.bootstrap_ci(np.full(20, 0.3), np.mean) == pytest.approx((0.3, 0.3))
+  # Two items: a resample of 2 is (a, a), (a, b), (b, a) or (b, b), so the mean is
+  # a, (a+b)/2 or b with probability 1/4, 1/2, 1/4; the 2.5th and 97.5th
+  # percentiles of 4000 draws are a and b.
+  assert metrics.bootstrap_ci([0.0, 1.0], np.mean, samples=4000) == pytest.approx((0.0, 1.0))
+  # Many items: the percentile interval of a mean approaches the normal one,
+  # mean +- 1.96 * std / sqrt(n).
+  x = np.random.default_rng(0).normal(0.5, 0.1, 400)
+  lo, hi = metrics.bootstrap_ci(x, np.mean, samples=4000)
+  half = 1.96 * x.std(ddof=1) / np.sqrt(len(x))
+  assert lo == pytest.approx(x.mean() - half, abs=0.15 * half)
+  assert hi == pytest.approx(x.mean() + half, abs=0.15 * half)
+  # Confusion matrices per clip: the statistic sums a resample's matrices.
+  clips = np.stack([metrics.confusion_matrix(np.array([1, 1]), np.array([1, 0]), 2),
+                    metrics.confusion_matrix(np.array([1, 1]), np.array([1, 1]), 2)])
+  lo, hi = metrics.bootstrap_ci(clips, lambda c: metrics.mean_iou(c.sum(0), foreground=True),
+                                samples=4000)
+  # Resamples: both clip 0 -> IoU 2/4; one each -> 3/4; both clip 1 -> 4/4.
+  assert (lo, hi) == pytest.approx((0.5, 1.0))
 
 
 def test_absent_class_is_excluded_and_bad_labels_are_errors():

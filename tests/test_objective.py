@@ -66,7 +66,8 @@ def test_clustered_loss_with_one_cluster_is_the_global_loss():
 def _objective(**kw):
   kw.setdefault('taps', {})
   kw['taps'] = {'global': {}, 'clustered': {}, 'cdan': {}, **kw['taps']}
-  return Objective(disc_depth=0, **kw)  # a linear discriminator: logit = w.x + b
+  kw.setdefault('disc_depth', 0)  # a linear discriminator: logit = w.x + b
+  return Objective(**kw)
 
 
 def _shapes(**taps):
@@ -176,3 +177,60 @@ def test_adaptsegnet_aux_head_is_supervised_and_feeds_the_aux_logits_tap():
                                      objective=obj, lam=1.0, first_step=False)
   assert float(metrics['aux_sup_loss']) == pytest.approx(np.log1p(np.exp(-1.0)), rel=1e-5)
   assert 'domain_loss/aux_logits' in metrics
+
+
+def test_conv_discriminator_by_hand_and_it_sees_layout():
+  from vda_jax.adversarial.discriminators import ConvDiscriminator, PixelDiscriminator
+  x = jnp.arange(16.0).reshape(1, 4, 4, 1) / 16
+  disc = ConvDiscriminator(width=1, depth=0)   # one 4x4 stride-2 conv to a logit per cell
+  kernel = jnp.arange(16.0).reshape(4, 4, 1, 1) / 10
+  params = {'Conv_0': {'kernel': kernel, 'bias': jnp.array([0.3])}}
+  out = disc.apply({'params': params}, x)
+  # SAME padding with stride 2 on 4 px pads one row/column before and after:
+  # the cell (i, j) reads input rows 2i-1 .. 2i+2 and columns 2j-1 .. 2j+2.
+  xp = np.pad(np.asarray(x[0, :, :, 0]), 1)
+  k = np.asarray(kernel[:, :, 0, 0])
+  expected = [[np.sum(xp[2 * i:2 * i + 4, 2 * j:2 * j + 4] * k) + 0.3 for j in range(2)]
+              for i in range(2)]
+  np.testing.assert_allclose(out[0], expected, rtol=1e-5)
+  # Clip frames fold into the batch; each of depth + 1 layers halves the grid.
+  deep = ConvDiscriminator(width=4, depth=2)
+  v = deep.init(jax.random.key(0), jnp.zeros((1, 8, 8, 3)))
+  assert deep.apply(v, jnp.zeros((2, 3, 16, 16, 3))).shape == (2, 3, 2, 2)
+  # The per-pixel discriminator's loss ignores where a pixel is; the conv one's does not.
+  rng = np.random.default_rng(0)
+  maps, perm = jnp.asarray(rng.uniform(size=(2, 16, 16, 3))), rng.permutation(256)
+  shuffled = maps.reshape(2, 256, 3)[:, perm].reshape(2, 16, 16, 3)
+  pixel = PixelDiscriminator(8)
+  pv = pixel.init(jax.random.key(1), maps)
+  loss = lambda d, v, m: float(domain_loss(d.apply(v, m[:1]), d.apply(v, m[1:]))[0])
+  assert loss(pixel, pv, maps) == pytest.approx(loss(pixel, pv, shuffled), rel=1e-5)
+  assert abs(loss(deep, v, maps) - loss(deep, v, shuffled)) > 1e-4
+  with pytest.raises(ValueError, match='disc_type'):
+    deep.apply(v, jnp.zeros((2, 5, 3)))
+
+
+def test_conv_disc_type_builds_conv_global_discriminators_only():
+  obj = _objective(taps={'global': {'logits': 1.0}, 'cdan': {'stage3': 1.0}}, disc_type='conv',
+                   disc_hidden=4, disc_depth=1)
+  params, _ = init_params(jax.random.key(0), obj, _shapes(logits=(1, 8, 8, 2), stage3=(1, 4, 4, 3)),
+                          2)
+  assert params['disc']['global']['logits']['Conv_0']['kernel'].shape == (4, 4, 2, 4)
+  assert params['disc']['cdan']['stage3']['Dense_0']['kernel'].shape == (6, 4)
+  li = jnp.asarray(np.random.default_rng(0).normal(size=(2, 8, 8, 2)))
+  _, metrics, _ = adversarial_losses(params, {}, {'logits': li, 'stage3': jnp.ones((2, 4, 4, 3))},
+                                     {'logits': -li, 'stage3': jnp.ones((2, 4, 4, 3))}, li, -li, None,
+                                     objective=obj, lam=1.0, first_step=False)
+  assert np.isfinite(float(metrics['domain_loss/logits']))
+  with pytest.raises(ValueError, match='disc_type'):
+    _objective(taps={'global': {}}, disc_type='patch')
+
+
+def test_cdan_predictions_are_detached():
+  feats = jnp.arange(1.0, 5.0).reshape(1, 1, 2, 2)
+  logits = jnp.asarray(np.random.default_rng(0).normal(size=(1, 1, 2, 3)))
+  total = lambda f, l: jnp.sum(conditional_features(f, l))
+  g_feats, g_logits = jax.grad(total, (0, 1))(feats, logits)
+  # sum_k f_c p_k = f_c: each feature's gradient is sum_k p_k = 1; none reaches the logits.
+  np.testing.assert_allclose(g_feats, np.ones((1, 1, 2, 2)), rtol=1e-6)
+  np.testing.assert_array_equal(g_logits, 0.0)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, tiny_config
-from vda_jax.adversarial.losses import domain_loss
+from vda_jax.adversarial.losses import domain_loss, segmentation_loss
 from vda_jax.adversarial.objective import discriminator, parse_taps
 from vda_jax.benchmark import random_batch
 from vda_jax.experiment import load_config_module
@@ -64,7 +64,9 @@ def test_state_is_created_sharded_by_the_size_rule():
   assert kernel.shape == (3, 3, 32, 32) and kernel.sharding.spec == P(None, None, 'fsdp', 'model')
   assert kernel.addressable_shards[0].data.shape == (3, 3, 16, 16)
   # Adam's moments follow their parameter; a 1-D norm scale of 32 is only split on 'model'...
-  mu = state.opt_state[1][0].mu['model']['stage4_block0']['Conv_1']['kernel']
+  # (the network's AdamW: clip state, then (adam, weight decay, schedule))
+  adam = state.opt_state.inner_states['network'].inner_state[1][0]
+  mu = adam.mu['model']['stage4_block0']['Conv_1']['kernel']
   assert mu.sharding == kernel.sharding
   assert state.params['model']['stage4_block0']['GroupNorm_1']['scale'].sharding.spec == P(None)
   # ...and the step counter is replicated.
@@ -182,3 +184,18 @@ def test_bad_configs_fail_before_compiling_with_clear_messages():
   config.input.clip_len = 17
   with pytest.raises(ValueError, match=r'clip_len=17 .* \(config.data.train_clips.chunk_len=16\)'):
     loop.build_experiment(config, jax.devices()[:1])
+
+
+@pytest.mark.parametrize('model', ['cnn2d', 'segformer_st'])
+def test_source_only_skips_the_video_frames_but_not_the_image_loss(model):
+  config = tiny_config('source_only', model=model)
+  exp = loop.build_experiment(config, jax.devices()[:1])
+  params = exp['init'](jax.random.key(0)).params
+  batch = random_batch(config)
+  loss, (metrics, _) = step_lib.loss_fn(params, {}, batch, model=exp['model'],
+                                        objective=exp['objective'], lam=1.0, first_step=True,
+                                        video_label_weight=0.0)
+  out = step_lib.forward(exp['model'], params['model'], batch['image'], batch['video'])
+  np.testing.assert_allclose(float(loss), float(segmentation_loss(out.image_logits, batch['label'])),
+                             rtol=1e-5)
+  assert set(metrics) == {'sup_loss', 'total_loss'}

@@ -13,9 +13,28 @@ from vda_jax.train import sharding as shd
 from vda_jax.train.metrics_writer import read_metrics
 
 
-def test_short_run_learns_more_than_the_label_prior_and_reports_every_metric(tmp_path, data_dir, sources):
+class Unreadable:
+  """A split that fails the test if anything reads it."""
+
+  def __init__(self, name):
+    self.name = name
+
+  def __len__(self):
+    raise AssertionError(f'{self.name} was read')
+
+  def __getitem__(self, index):
+    raise AssertionError(f'{self.name} was read')
+
+
+def test_short_run_learns_more_than_the_label_prior_and_reports_every_metric(
+    tmp_path, data_dir, sources, monkeypatch):
   config = tiny_config('adversarial', data_dir)
   config.train.update(steps=60, eval_every=60, checkpoint_every=60)
+  # The model-selection splits are never read by training (nor by its test evals).
+  assert {'images/val', 'videos/val'} <= set(sources)
+  held_out = {**sources, 'images/val': Unreadable('images/val'),
+              'videos/val': Unreadable('videos/val')}
+  monkeypatch.setattr(loop.datasets, 'load_sources', lambda _: held_out)
   results = loop.train_and_evaluate(config, str(tmp_path), jax.devices()[:1])
   rows = [r for r in read_metrics(str(tmp_path)) if 'sup_loss' in r]
   assert [r['step'] for r in rows] == list(range(5, 61, 5))

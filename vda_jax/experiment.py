@@ -1,9 +1,9 @@
 """A grid of runs (models x methods x seeds) from one config file, and the gap table.
 
-Per model: the image->video gap is source-only image-test mIoU minus its
-video-test mIoU; a method's "recovered" share is how much of that gap its
-video-test mIoU closes; "to upper bound" is the supervised upper bound's
-video-test mIoU minus the method's.
+Per model, every gap is measured against the source-only run: the image->video
+gap is source-only image-test mIoU minus video-test mIoU; a method's shares
+are how much of that gap, and of the closable gap (up to the supervised upper
+bound's video mIoU), its video-test mIoU closes (see `summarise`).
 """
 import csv
 import importlib.util
@@ -11,8 +11,10 @@ import json
 import os
 
 import numpy as np
+from scipy import stats
 
 from vda_jax.config_arg import apply_overrides
+from vda_jax.train.metrics_writer import read_metrics
 
 
 def load_config_module(path):
@@ -26,63 +28,164 @@ def run_dir(workdir, model, method, seed):
   return os.path.join(workdir, model, f'{method}_seed{seed}')
 
 
-def grid_configs(config_path, models, methods, seeds, overrides=()):
-  """{(model, method, seed): config} for the grid."""
+def config_for(module, model, method, seed, arg='', fields=None, overrides=()):
+  """module.get_config for one run: `arg` adds config args (e.g. 'preset=photometric'),
+  `fields` are {field: value} chosen by model selection, `overrides` 'a.b=value' strings."""
+  config = module.get_config(','.join(filter(None, [f'model={model},method={method},seed={seed}',
+                                                    arg])))
+  apply_overrides(config, [f'{k}={v}' for k, v in (fields or {}).items()])
+  return apply_overrides(config, overrides)
+
+
+def grid_configs(config_path, models, methods, seeds, overrides=(), arg='', selected=None):
+  """{(model, method, seed): config} for the grid; `selected` maps (model, method) to
+  the fields model selection chose (see `load_selection`)."""
   module = load_config_module(config_path)
-  return {(model, method, seed): apply_overrides(
-      module.get_config(f'model={model},method={method},seed={seed}'), overrides)
+  return {(model, method, seed): config_for(module, model, method, seed, arg,
+                                            (selected or {}).get((model, method)), overrides)
           for model in models for method in methods for seed in seeds}
 
 
-def run_grid(config_path, workdir, models, methods, seeds, overrides=(), train_fn=None):
-  """Trains (or resumes, or just re-scores) every run; returns {(model, method, seed): results}."""
+def load_selection(path, selector):
+  """{(model, method): fields} that `selector` ('oracle' or 'dev') chose in a
+  selection.json written by scripts/model_selection.py."""
+  with open(path) as f:
+    chosen = json.load(f)['selected']
+  if selector not in ('oracle', 'dev'):
+    raise ValueError(f"selector={selector!r}; expected 'oracle' or 'dev'")
+  return {tuple(key.split('/')): picks[selector] for key, picks in chosen.items()}
+
+
+def run_grid(config_path, workdir, models, methods, seeds, overrides=(), train_fn=None, arg='',
+             selected=None):
+  """Trains (or resumes) every run; returns {(model, method, seed): results}. A run
+  that already logged its final eval is skipped and its logged scores are used."""
   if train_fn is None:
     from vda_jax.train.loop import train_and_evaluate as train_fn  # pylint: disable=g-import-not-at-top
   results = {}
-  for key, config in grid_configs(config_path, models, methods, seeds, overrides).items():
+  for key, config in grid_configs(config_path, models, methods, seeds, overrides, arg,
+                                  selected).items():
     path = run_dir(workdir, *key)
-    print(f'== {" ".join(map(str, key))} -> {path}', flush=True)
-    results[key] = train_fn(config, path)
+    results[key] = finished_results(path, config.train.steps)
+    print(f'== {" ".join(map(str, key))} -> {path}' + (' (finished)' if results[key] else ''),
+          flush=True)
+    if results[key] is None:
+      results[key] = train_fn(config, path)
   return results
 
 
-COLUMNS = ('image/mIoU', 'video/mIoU', 'video/J&F')
+def finished_results(workdir, steps):
+  """The eval a run logged at its last step (`steps`), or None if it has not finished."""
+  if not os.path.exists(os.path.join(workdir, 'metrics.jsonl')):
+    return None
+  final = [r for r in read_metrics(workdir) if r['step'] == steps and 'video/mIoU' in r]
+  return {k: v for k, v in final[-1].items() if k != 'step'} if final else None
+
+
+COLUMNS = ('image/mIoU', 'image/mIoU-fg', 'video/mIoU', 'video/mIoU-fg', 'video/J&F')
+
+
+def mean_ci(values, level=0.95):
+  """(mean, half-width of the t-interval, sample std with ddof=1); NaN spread for one value."""
+  values = np.asarray(values, np.float64)
+  if len(values) < 2:
+    return float(values.mean()), float('nan'), float('nan')
+  std = float(values.std(ddof=1))
+  half = float(stats.t.ppf(0.5 + level / 2, len(values) - 1) * std / np.sqrt(len(values)))
+  return float(values.mean()), half, std
 
 
 def summarise(results):
-  """Rows of mean/std over seeds per (model, method), with the gaps and recovered share."""
+  """Rows per (model, method): each column's mean over seeds with its 95% CI (a
+  t-interval over seeds; with one seed the run's bootstrap CI over test clips,
+  'X-ci_lo'/'X-ci_hi', when the results hold it) and the gaps.
+
+  All gaps are measured against the source-only run's scores (seed means):
+    gap               source-only image mIoU - this method's video mIoU
+    recovered         (video - source-only video) / (source-only image - source-only video):
+                      share of the whole image->video gap closed
+    closable          (video - source-only video) / (upper-bound video - source-only video):
+                      share of what training on video labels closes
+    image_cost        source-only image mIoU - this method's image mIoU
+    to_upper_bound    upper-bound video mIoU - this method's video mIoU
+  """
   groups = {}
   for (model, method, _), r in results.items():
     groups.setdefault((model, method), []).append(r)
-  mean = lambda model, method, c: (np.mean([r[c] for r in groups[(model, method)]])
-                                   if (model, method) in groups else None)
+  mean = lambda model, method, c: (float(np.mean([r[c] for r in groups[(model, method)]]))
+                                   if (model, method) in groups else float('nan'))
+  ratio = lambda a, b: a / b if b and not np.isnan(b) else float('nan')
   rows = []
   for (model, method), runs in groups.items():
     row = {'model': model, 'method': method, 'seeds': len(runs)}
     for c in COLUMNS:
-      row[c] = float(np.mean([r[c] for r in runs]))
-      row[c + ' std'] = float(np.std([r[c] for r in runs]))
-    row['gap'] = row['image/mIoU'] - row['video/mIoU']
+      if not all(c in r for r in runs):
+        continue
+      row[c], half, row[c + ' std'] = mean_ci([r[c] for r in runs])
+      if len(runs) == 1 and c + '-ci_lo' in runs[0]:
+        row[c + ' ci_lo'], row[c + ' ci_hi'] = runs[0][c + '-ci_lo'], runs[0][c + '-ci_hi']
+      else:
+        row[c + ' ci_lo'], row[c + ' ci_hi'] = row[c] - half, row[c] + half
     src_img, src_vid = mean(model, 'source_only', 'image/mIoU'), mean(model, 'source_only', 'video/mIoU')
-    row['recovered'] = (float((row['video/mIoU'] - src_vid) / (src_img - src_vid))
-                        if src_img is not None and src_img != src_vid else float('nan'))
     upper = mean(model, 'upper_bound', 'video/mIoU')
-    row['to_upper_bound'] = float(upper - row['video/mIoU']) if upper is not None else float('nan')
+    gain = row['video/mIoU'] - src_vid
+    row['gap'] = src_img - row['video/mIoU']
+    row['recovered'] = ratio(gain, src_img - src_vid)
+    row['closable'] = ratio(gain, upper - src_vid)
+    row['image_cost'] = src_img - row['image/mIoU']
+    row['to_upper_bound'] = upper - row['video/mIoU']
     rows.append(row)
   return rows
 
 
 def markdown_table(rows):
+  """The results table; a score cell is 'mean (95% CI)' (see `summarise`)."""
   def cell(row, c):
-    return (f"{row[c]:.3f} ± {row[c + ' std']:.3f}" if row['seeds'] > 1 else f'{row[c]:.3f}')
+    if c not in row:
+      return '—'
+    lo, hi = row[c + ' ci_lo'], row[c + ' ci_hi']
+    return f'{row[c]:.3f}' + ('' if np.isnan(lo) else f' ({lo:.3f}–{hi:.3f})')
   opt = lambda v, f: '—' if np.isnan(v) else f.format(v)
-  lines = ['| model | method | seeds | image mIoU | video mIoU | gap (img-vid) | video J&F '
-           '| below upper bound | gap recovered |',
-           '|---|---|---|---|---|---|---|---|---|']
+  lines = ['| model | method | seeds | image mIoU | video mIoU | video mIoU-fg | video J&F '
+           '| image cost | gap to src image | share of gap | share of closable gap |',
+           '|---|---|---|---|---|---|---|---|---|---|---|']
   for r in rows:
     lines.append(f"| {r['model']} | {r['method']} | {r['seeds']} | {cell(r, 'image/mIoU')} | "
-                 f"{cell(r, 'video/mIoU')} | {r['gap']:.3f} | {cell(r, 'video/J&F')} | "
-                 f"{opt(r['to_upper_bound'], '{:.3f}')} | {opt(100 * r['recovered'], '{:.1f}%')} |")
+                 f"{cell(r, 'video/mIoU')} | {cell(r, 'video/mIoU-fg')} | {cell(r, 'video/J&F')} | "
+                 f"{opt(r['image_cost'], '{:+.3f}')} | {opt(r['gap'], '{:.3f}')} | "
+                 f"{opt(100 * r['recovered'], '{:.1f}%')} | {opt(100 * r['closable'], '{:.1f}%')} |")
+  return '\n'.join(lines)
+
+
+# The comparisons the method's claims rest on: (method, baseline).
+CLAIMS = (('adversarial', 'source_only'), ('clustered', 'adversarial'), ('paper', 'adversarial'))
+
+
+def paired_tests(results, pairs=CLAIMS, column='video/mIoU'):
+  """Per model and (method, baseline) pair run on the same seeds: the mean per-seed
+  difference of `column`, its 95% t-interval and the two-sided paired t-test's p."""
+  rows = []
+  for model in dict.fromkeys(m for m, _, _ in results):
+    for method, baseline in pairs:
+      seeds = sorted(s for m, x, s in results if m == model and x == method
+                     and (model, baseline, s) in results)
+      if len(seeds) < 2:
+        continue
+      a = np.array([results[(model, method, s)][column] for s in seeds])
+      b = np.array([results[(model, baseline, s)][column] for s in seeds])
+      diff, half, _ = mean_ci(a - b)
+      p = float(stats.ttest_rel(a, b).pvalue) if np.any(a != b) else 1.0
+      rows.append({'model': model, 'method': method, 'baseline': baseline, 'column': column,
+                   'seeds': len(seeds), 'diff': diff, 'ci_lo': diff - half, 'ci_hi': diff + half,
+                   'p': p})
+  return rows
+
+
+def paired_table(rows):
+  lines = ['| model | method − baseline | column | seeds | mean difference (95% CI) | p (paired t) |',
+           '|---|---|---|---|---|---|']
+  lines += [f"| {r['model']} | {r['method']} − {r['baseline']} | {r['column']} | {r['seeds']} | "
+            f"{r['diff']:+.3f} ({r['ci_lo']:+.3f}, {r['ci_hi']:+.3f}) | {r['p']:.3g} |" for r in rows]
   return '\n'.join(lines)
 
 
@@ -91,7 +194,7 @@ def write_reports(rows, results, workdir):
   with open(os.path.join(workdir, 'results.md'), 'w') as f:
     f.write(markdown_table(rows) + '\n')
   with open(os.path.join(workdir, 'results.csv'), 'w', newline='') as f:
-    w = csv.DictWriter(f, fieldnames=list(rows[0]))
+    w = csv.DictWriter(f, fieldnames=list(dict.fromkeys(k for r in rows for k in r)))
     w.writeheader()
     w.writerows(rows)
   with open(os.path.join(workdir, 'results.json'), 'w') as f:

@@ -10,39 +10,80 @@ from vda_jax.train.metrics_writer import read_metrics  # noqa: E402
 
 
 def results_figure(rows, path):
-  """Grouped bars per (model, method): image mIoU, video mIoU, video J&F with std over seeds."""
+  """Grouped bars per (model, method): image mIoU, video mIoU, video J&F; error bars
+  are 95% CIs over seeds, drawn only where a row has more than one seed."""
   labels = [f"{r['model']}\n{r['method']}" for r in rows]
   columns = [('image/mIoU', 'image mIoU'), ('video/mIoU', 'video mIoU'), ('video/J&F', 'video J&F')]
   x = np.arange(len(rows))
   width = 0.8 / len(columns)
   fig, ax = plt.subplots(figsize=(max(6, 1.1 * len(rows)), 4))
   for i, (key, name) in enumerate(columns):
+    err = [r[key] - r[key + ' ci_lo'] if r['seeds'] > 1 else 0.0 for r in rows]
     ax.bar(x + (i - 1) * width, [r[key] for r in rows], width,
-           yerr=[r[key + ' std'] for r in rows], capsize=2, label=name)
+           yerr=err if any(err) else None, capsize=2, label=name)
   ax.set_xticks(x, labels, fontsize=7)
   ax.set_ylim(0, 1)
   ax.legend()
-  ax.set_title('embedded benchmark (mean ± std over seeds)')
+  seeds = sorted({r['seeds'] for r in rows})
+  ax.set_title('embedded benchmark, ' + ('one seed' if seeds == [1] else
+                                         'mean over seeds, 95% CI'))
   fig.tight_layout()
   fig.savefig(path, dpi=120)
   plt.close(fig)
+
+
+# Panels of an adversarial run: metric-name prefixes of the terms' losses and
+# their discriminators' accuracies, one line per (run, tap).
+TERM_LOSSES = ('domain_loss/', 'clustered_loss/', 'cdan_loss/')
+TERM_ACCURACIES = ('disc_acc/', 'clustered_acc/', 'cdan_acc/')
 
 
 def curves_figure(run_dirs, path, keys=('sup_loss', 'total_loss', 'video/mIoU')):
-  """One panel per metric key, one line per run (label -> its workdir)."""
-  fig, axes = plt.subplots(1, len(keys), figsize=(5 * len(keys), 3.5))
-  for ax, key in zip(np.atleast_1d(axes), keys):
-    for label, workdir in run_dirs.items():
-      rows = [r for r in read_metrics(workdir) if key in r]
-      if rows:
-        ax.plot([r['step'] for r in rows], [r[key] for r in rows], label=label,
-                marker='o' if len(rows) < 5 else None)
-    ax.set_title(key)
+  """Training curves, one line per run (label -> its workdir): a panel per metric key,
+  then, where runs have domain terms, their losses and discriminator accuracies
+  per tap (the minimax balance: accuracy near 0.5 means the discriminator is
+  fooled, near 1 that it wins), and for each clustered term the share of each
+  domain's samples per cluster (solid image, dashed video). Returns the panel titles."""
+  runs = {label: read_metrics(workdir) for label, workdir in run_dirs.items()}
+  names = {k for rows in runs.values() for r in rows for k in r}
+  panels = [(key, [key]) for key in keys]
+  for title, prefixes in (('domain losses', TERM_LOSSES), ('discriminator accuracy', TERM_ACCURACIES)):
+    found = sorted(n for n in names if n.startswith(prefixes))
+    if found:
+      panels.append((title, found))
+  occupancy = sorted({(label, '/'.join(k.split('/')[:2])) for label, rows in runs.items()
+                      for r in rows for k in r if k.startswith('clusters/')})
+  fig, axes = plt.subplots(1, len(panels) + len(occupancy),
+                           figsize=(5 * (len(panels) + len(occupancy)), 3.5), squeeze=False)
+  for ax, (title, series) in zip(axes[0], panels):
+    for label, rows in runs.items():
+      for key in series:
+        pts = [r for r in rows if key in r]
+        if pts:
+          ax.plot([r['step'] for r in pts], [r[key] for r in pts],
+                  label=label if series == [title] else f'{label} {key}',
+                  marker='o' if len(pts) < 5 else None)
+    if title == 'discriminator accuracy':
+      ax.axhline(0.5, color='grey', lw=0.8, ls=':')
+    ax.set_title(title)
     ax.set_xlabel('step')
-  np.atleast_1d(axes)[0].legend(fontsize=7)
+    if ax.get_legend_handles_labels()[0]:
+      ax.legend(fontsize=6)
+  for ax, (label, prefix) in zip(axes[0, len(panels):], occupancy):
+    rows = runs[label]
+    k = 1 + max(int(n.rsplit('/', 1)[1]) for n in names if n.startswith(prefix + '/'))
+    for j in range(k):
+      for domain, style in (('image', '-'), ('video', '--')):
+        pts = [r for r in rows if f'{prefix}/{domain}/{j}' in r]
+        ax.plot([r['step'] for r in pts], [r[f'{prefix}/{domain}/{j}'] for r in pts], style,
+                color=f'C{j}', label=f'cluster {j}' if domain == 'image' else None)
+    ax.set_title(f'{label}: {prefix} occupancy (solid image, dashed video)', fontsize=8)
+    ax.set_xlabel('step')
+    ax.legend(fontsize=6)
   fig.tight_layout()
   fig.savefig(path, dpi=120)
   plt.close(fig)
+  return [title for title, _ in panels] + [f'{label}: {prefix}' for label, prefix in occupancy]
 
 
 def scaling_figure(rows, path):

@@ -175,10 +175,13 @@ class TrainStep:
     tap_channels = {t: features[t].shape[1] for t in self.taps}
     self.discs = nn.ModuleDict({t: PixelDiscriminator(tap_channels[t], a.disc_hidden, a.disc_depth)
                                 for t in sorted(self.taps)})
-    self.params = list(self.model.parameters()) + list(self.discs.parameters())
-    o = config.optimizer
-    self.optimizer = torch.optim.AdamW(self.params, lr=o.lr, betas=(o.b1, 0.999), eps=o.eps,
-                                       weight_decay=o.weight_decay)
+    o, d = config.optimizer, config.optimizer.disc
+    # Two optimizers, as train.state.make_optimizer: the discriminators' own lr and clip.
+    self.optimizers = [
+        (torch.optim.AdamW(self.model.parameters(), lr=o.lr, betas=(o.b1, o.b2), eps=o.eps,
+                           weight_decay=o.weight_decay), o.lr, o.grad_clip),
+        (torch.optim.AdamW(self.discs.parameters(), lr=d.lr, betas=(d.b1, d.b2), eps=o.eps,
+                           weight_decay=d.weight_decay), d.lr, d.grad_clip)]
     self.config, self.step = config, 0
 
   def loss(self, batch):
@@ -199,14 +202,17 @@ class TrainStep:
 
   def __call__(self, batch):
     """One update; returns the total loss (a float, which waits for the step)."""
-    o = self.config.optimizer
-    for group in self.optimizer.param_groups:
-      group['lr'] = o.lr * lr_factor(self.step, o, self.config.train.steps)
+    factor = lr_factor(self.step, self.config.optimizer, self.config.train.steps)
     total, _ = self.loss(batch)
-    self.optimizer.zero_grad(set_to_none=True)
+    for optimizer, _, _ in self.optimizers:
+      optimizer.zero_grad(set_to_none=True)
     total.backward()
-    torch.nn.utils.clip_grad_norm_(self.params, o.grad_clip)
-    self.optimizer.step()
+    for optimizer, lr, clip in self.optimizers:
+      for group in optimizer.param_groups:
+        group['lr'] = lr * factor
+      if clip > 0:
+        torch.nn.utils.clip_grad_norm_(optimizer.param_groups[0]['params'], clip)
+      optimizer.step()
     self.step += 1
     return float(total.detach())
 

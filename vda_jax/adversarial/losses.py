@@ -67,11 +67,13 @@ def entropy_loss(logits):
 def conditional_features(features, logits):
   """CDAN's discriminator input: features (..., h, w, C) outer softmax predictions.
 
-  The (..., H, W, K) logits are resized to the features' grid. Their leading
+  The predictions are detached, as in the official CDAN code: the reversed
+  gradient reaches the network through the features only, never through its
+  own class probabilities. The (..., H, W, K) logits are resized to the features' grid. Their leading
   axes are matched to the features': frames of clips flattened for a 2D model,
   or broadcast over a static clip's frames. Returns (..., h, w, C * K).
   """
-  probs = jax.nn.softmax(logits.astype(jnp.float32), axis=-1)
+  probs = jax.lax.stop_gradient(jax.nn.softmax(logits.astype(jnp.float32), axis=-1))
   lead, grid = features.shape[:-3], probs.shape[-3:]
   if math.prod(probs.shape[:-3]) == math.prod(lead):
     probs = probs.reshape(lead + grid)

@@ -1,19 +1,29 @@
 """The unsupervised part of the train objective, as configured in `config.adversarial`.
 
 Terms, each attachable at any taps (several kinds may be used together):
-  global     a discriminator per tap on every position (DANN; AdaptSegNet when
-             the tap is 'logits' / 'aux_logits': output space, fed as softmax)
+  global     a discriminator per tap: per position (DANN), or fully
+             convolutional (disc_type='conv'; AdaptSegNet when the taps are
+             'logits' / 'aux_logits': output space, fed as softmax)
   clustered  positions of both domains are k-means clustered; the domain loss
              is computed within each cluster (one discriminator per cluster, or
              one conditioned on the cluster id), averaged over clusters that
              hold both domains
-  cdan       a discriminator on features (x) softmax predictions (CDAN)
+  cdan       a discriminator on features (x) detached softmax predictions (CDAN)
   entropy    ADVENT's MinEnt on video predictions (no discriminator)
 plus AdaptSegNet's auxiliary classifier: a 1x1 head on `aux_tap`, supervised on
 images, whose output is the tap 'aux_logits'.
 
 All discriminator inputs pass `grad_reverse`, so one minimisation of
-sup + sum(weight * term) trains discriminators and network adversarially.
+sup + sum(weight * term) trains discriminators and network adversarially
+(the discriminators on their own optimizer: train.state.make_optimizer).
+
+Where this departs from the published methods (README, "Running experiments"):
+- AdaptSegNet and CDAN train the network against the discriminator with a
+  gradient reversal (the minimax loss), not with a second pass on flipped
+  domain labels (AdaptSegNet's non-saturating GAN loss).
+- "One discriminator per cluster" is K output heads on one discriminator
+  network (cluster_mode='per_cluster'): the heads share the hidden layers, and
+  each cluster's samples are judged by their own head only.
 """
 import dataclasses
 
@@ -22,12 +32,13 @@ import jax
 import jax.numpy as jnp
 
 from vda_jax.adversarial import clustering
-from vda_jax.adversarial.discriminators import PixelDiscriminator
+from vda_jax.adversarial.discriminators import ConvDiscriminator, PixelDiscriminator
 from vda_jax.adversarial.grl import grad_reverse
 from vda_jax.adversarial.losses import (clustered_domain_loss, conditional_features,
                                         domain_loss, entropy_loss, segmentation_loss)
 
 KINDS = ('global', 'clustered', 'cdan')
+DISC_TYPES = ('pixel', 'conv')
 AUX = 'aux_logits'
 
 
@@ -56,6 +67,7 @@ class Objective:
   aux_tap: str = ''
   aux_weight: float = 0.1
   output_softmax: bool = True
+  disc_type: str = 'pixel'
   disc_hidden: int = 64
   disc_depth: int = 2
 
@@ -70,7 +82,12 @@ class Objective:
                cluster_mode=c.mode, cluster_normalize=c.normalize,
                entropy_weight=adv.entropy_weight, aux_tap=adv.aux_tap,
                aux_weight=adv.aux_weight, output_softmax=adv.output_softmax,
-               disc_hidden=adv.disc_hidden, disc_depth=adv.disc_depth)
+               disc_type=adv.disc_type, disc_hidden=adv.disc_hidden, disc_depth=adv.disc_depth)
+
+  @property
+  def active(self):
+    """Whether any term is configured (source-only training has none)."""
+    return bool(any(self.taps[kind] for kind in KINDS) or self.entropy_weight or self.aux_tap)
 
   def model_taps(self):
     """Taps the network must provide (aux_logits is made here, from aux_tap)."""
@@ -82,6 +99,9 @@ class Objective:
     if self.cluster_mode not in ('per_cluster', 'conditioned'):
       raise ValueError(f"config.adversarial.clustered.mode={self.cluster_mode!r}; expected "
                        "'per_cluster' or 'conditioned'")
+    if self.disc_type not in DISC_TYPES:
+      raise ValueError(f'config.adversarial.disc_type={self.disc_type!r}; expected one of '
+                       f'{DISC_TYPES}')
     if self.num_clusters < 1:
       raise ValueError(f'config.adversarial.clustered.num_clusters={self.num_clusters}; '
                        'expected >= 1')
@@ -110,8 +130,13 @@ def init_params(rng, objective, tap_shapes, num_classes):
   for kind in KINDS:
     for tap in sorted(objective.taps[kind]):
       rng, r = jax.random.split(rng)
+      dim = _disc_input_dim(objective, kind, dims[tap], num_classes)
+      # A conv discriminator's kernels do not depend on the grid: any map that
+      # survives its strides initialises it.
+      shape = ((1, 2 ** (objective.disc_depth + 1), 2 ** (objective.disc_depth + 1), dim)
+               if _is_conv(objective, kind) else (1, dim))
       params['disc'][kind][tap] = discriminator(objective, kind).init(
-          r, jnp.zeros((1, _disc_input_dim(objective, kind, dims[tap], num_classes))))['params']
+          r, jnp.zeros(shape))['params']
   if objective.aux_tap:
     params['aux'] = nn.Dense(num_classes).init(rng, jnp.zeros((1, dims[objective.aux_tap])))['params']
   clusters = {tap: jnp.zeros((objective.num_clusters, dims[tap]), jnp.float32)
@@ -119,7 +144,15 @@ def init_params(rng, objective, tap_shapes, num_classes):
   return params, clusters
 
 
+def _is_conv(objective, kind):
+  return kind == 'global' and objective.disc_type == 'conv'
+
+
 def discriminator(objective, kind):
+  """The discriminator module of a term. disc_type applies to the global terms; the
+  clustered and CDAN terms classify single positions (cluster ids are per position)."""
+  if _is_conv(objective, kind):
+    return ConvDiscriminator(objective.disc_hidden, objective.disc_depth)
   per_cluster = kind == 'clustered' and objective.cluster_mode == 'per_cluster'
   return PixelDiscriminator(objective.disc_hidden, objective.disc_depth,
                             outputs=objective.num_clusters if per_cluster else None)

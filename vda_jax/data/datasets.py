@@ -1,7 +1,8 @@
 """Datasets by name: `load_sources(config.data)` -> the four split sources.
 
 Every entry returns random-access sources for 'images/train', 'images/test',
-'videos/train' and 'videos/test' that the Grain pipeline reads, and
+'videos/train' and 'videos/test' that the Grain pipeline reads (the embedded
+benchmark adds 'images/val' and 'videos/val' for model selection), and
 `class_names(config.data)` names the label values they use.
 
   embedded  the procedural benchmark (built on first use)
@@ -30,9 +31,11 @@ def embedded_spec(data_config):
   d = data_config
   return embedded.BenchmarkSpec(
       seed=d.seed, image_size=d.image_size, clip_len=d.stored_clip_len,
-      num_images=(('train', d.num_train_images), ('test', d.num_test_images)),
-      num_clips=(('train', d.num_train_clips), ('test', d.num_test_clips)),
-      artifacts=synthetic.Artifacts(**d.artifacts))
+      num_images=(('train', d.num_train_images), ('test', d.num_test_images),
+                  ('val', d.num_val_images)),
+      num_clips=(('train', d.num_train_clips), ('test', d.num_test_clips),
+                 ('val', d.num_val_clips)),
+      artifacts=synthetic.Artifacts(**d.artifacts), object_scale=tuple(d.object_scale))
 
 
 def _one_writer(build):
@@ -50,7 +53,7 @@ def _embedded_sources(data_config):
   builders = _one_writer(lambda: {kind: embedded.builder(kind, spec, path)
                                   for kind in ('images', 'videos')})
   return {f'{kind}/{split}': b.as_data_source(split)
-          for kind, b in builders.items() for split in ('train', 'test')}
+          for kind, b in builders.items() for split in b.info.splits}
 
 
 class Mapped:

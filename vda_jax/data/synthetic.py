@@ -13,7 +13,7 @@ import numpy as np
 
 CLASS_NAMES = ('background', 'disk', 'square', 'triangle', 'cross')
 NUM_CLASSES = len(CLASS_NAMES)
-ARTIFACTS = ('blur', 'low_light', 'low_res', 'compression', 'framing')
+ARTIFACTS = ('blur', 'low_light', 'low_res', 'compression', 'framing', 'colour_cast', 'contrast')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -24,6 +24,8 @@ class Artifacts:
   low_res: float = 1.0      # captured at up to 3x lower resolution
   compression: float = 1.0  # JPEG blocking, quality down to 20
   framing: float = 1.0      # objects at the frame edges (up to 60%), partly out
+  colour_cast: float = 0.0  # white balance off: per-channel gains up to +-35%, fixed per clip
+  contrast: float = 0.0     # contrast pulled towards the frame's mean, by up to 50%
 
   def __post_init__(self):
     for name in ARTIFACTS:
@@ -115,12 +117,15 @@ def _random_colours(rng):
   return colours
 
 
-def _objects(rng, size, num_frames, framing):
+OBJECT_SCALE = (0.2, 0.3)  # an object's size (disk radius) as a share of the frame
+
+
+def _objects(rng, size, num_frames, framing, scale_range=OBJECT_SCALE):
   """1-3 objects; `framing` pushes them to the edges, larger and partly outside."""
   objects = []
   for _ in range(rng.integers(1, 4)):
     at_edge = rng.uniform() < 0.6 * framing
-    scale = rng.uniform(0.12, 0.2) * (1.0 + 0.5 * at_edge)
+    scale = rng.uniform(*scale_range) * (1.0 + 0.5 * at_edge)
     if at_edge:  # centre near a random border, up to 30% of the object outside
       side = rng.integers(4)
       along, across = rng.uniform(0.1, 0.9), rng.uniform(-0.05, 0.12)
@@ -145,20 +150,26 @@ def _to_uint8(x):
   return np.clip(np.round(x * 255.0), 0, 255).astype(np.uint8)
 
 
-def image_example(seed, index, size):
+def image_example(seed, index, size, object_scale=OBJECT_SCALE):
   """One labeled source-domain image: (size, size, 3) uint8 and (size, size) mask."""
   rng = np.random.default_rng([seed, 0, index])
   image, label = _render(size, _background(rng, size),
-                         _objects(rng, size, 1, framing=0.0), 0.0)
+                         _objects(rng, size, 1, framing=0.0, scale_range=object_scale), 0.0)
   return {'image': _to_uint8(image), 'mask': label}
 
 
-def _degrade(rng, frame, strengths, size):
-  """Camera pipeline: sensor (low light + noise) -> resolution -> codec."""
+def _degrade(rng, frame, strengths, size, cast):
+  """Camera pipeline: sensor (low light + noise, white balance, contrast) -> resolution
+  -> codec. `cast` is the clip's per-channel white-balance error in [-1, 1]."""
   if strengths['low_light'] > 0:
     gain = 1.0 - 0.6 * strengths['low_light']
     frame = frame ** (1.0 + 0.3 * strengths['low_light']) * gain
     frame = frame + rng.normal(0, 0.05 * strengths['low_light'], frame.shape)
+  if strengths['colour_cast'] > 0:
+    frame = frame * (1.0 + 0.35 * strengths['colour_cast'] * cast)
+  if strengths['contrast'] > 0:
+    mean = frame.mean()
+    frame = mean + (frame - mean) * (1.0 - 0.5 * strengths['contrast'])
   frame = np.clip(frame, 0, 1).astype(np.float32)
   if strengths['low_res'] > 0:
     small = max(4, int(round(size / (1.0 + 2.0 * strengths['low_res']))))
@@ -173,7 +184,8 @@ def _degrade(rng, frame, strengths, size):
   return frame
 
 
-def video_example(seed, index, size, num_frames, artifacts: Artifacts, blur_samples=7):
+def video_example(seed, index, size, num_frames, artifacts: Artifacts, blur_samples=7,
+                  object_scale=OBJECT_SCALE):
   """One target-domain clip: frames (T, size, size, 3) uint8, masks (T, size, size).
 
   Each clip draws its own artifact strengths in [0.25, 1] x the configured
@@ -182,7 +194,9 @@ def video_example(seed, index, size, num_frames, artifacts: Artifacts, blur_samp
   rng = np.random.default_rng([seed, 1, index])
   strengths = {a: getattr(artifacts, a) * rng.uniform(0.25, 1.0) for a in ARTIFACTS}
   background = _background(rng, size)
-  objects = _objects(rng, size, num_frames, framing=strengths['framing'])
+  objects = _objects(rng, size, num_frames, framing=strengths['framing'],
+                     scale_range=object_scale)
+  cast = rng.uniform(-1.0, 1.0, 3)
   # Exposure as a fraction of the frame interval; samples spread over it.
   offsets = np.linspace(-0.5, 0.5, blur_samples) * 2.0 * strengths['blur']
   frames, masks = [], []
@@ -192,7 +206,7 @@ def video_example(seed, index, size, num_frames, artifacts: Artifacts, blur_samp
       image = np.mean([_render(size, background, objects, t + o)[0] for o in offsets], 0)
     else:
       image = _render(size, background, objects, float(t))[0]
-    frames.append(_degrade(rng, image, strengths, size))
+    frames.append(_degrade(rng, image, strengths, size, cast))
     masks.append(label)
   return {'frames': np.stack(frames), 'masks': np.stack(masks),
           'strengths': np.array([strengths[a] for a in ARTIFACTS], np.float32)}

@@ -10,17 +10,20 @@ def _stack(x):
 
 def evaluate_split(predict, params, source, kind, *, sharding, class_names, batch_size,
                    size, clip_len, skip_first_last=False):
-  """Scores one split: '{image,video}/mIoU' and per-class IoU; for videos the
-  class-agnostic foreground J, F (mean, recall, decay) and J&F, per sequence
-  and then averaged (DAVIS). `skip_first_last` drops each sequence's first and
-  last frame from J and F, as the DAVIS toolkit does."""
-  confusion = np.zeros((len(class_names),) * 2, np.int64)
+  """Scores one split: '{image,video}/mIoU', foreground mIoU ('mIoU-fg', without
+  background) and per-class IoU; for videos the class-agnostic foreground J, F
+  (mean, recall, decay) and J&F, per sequence and then averaged (DAVIS).
+  `skip_first_last` drops each sequence's first and last frame from J and F, as
+  the DAVIS toolkit does. 'X-ci_lo' / 'X-ci_hi' bound a 95% bootstrap CI of X
+  over the split's images or clips."""
+  k = len(class_names)
+  confusions = []  # one per image or clip: what the bootstrap resamples
   prefix = 'image' if kind == 'images' else 'video'
   if kind == 'images':
     records = ((r['mask'][..., 0], r['image']) for r in map(source.__getitem__, range(len(source))))
     for label, pred in inference.segment_images(predict, params, records, size=size,
                                                 batch_size=batch_size, sharding=sharding):
-      confusion += metrics.confusion_matrix(pred, label, len(class_names))
+      confusions.append(metrics.confusion_matrix(pred, label, k))
     per_sequence = None
   else:
     per_sequence = {'J': [], 'F': []}
@@ -33,33 +36,48 @@ def evaluate_split(predict, params, source, kind, *, sharding, class_names, batc
     for labels, t, pred in inference.segment_videos(
         predict, params, videos(), size=size, clip_len=clip_len, batch_size=batch_size,
         sharding=sharding):
-      confusion += metrics.confusion_matrix(pred, labels[t], len(class_names))
       if t == 0:
+        confusions.append(np.zeros((k, k), np.int64))
         per_sequence['J'].append([])
         per_sequence['F'].append([])
+      confusions[-1] += metrics.confusion_matrix(pred, labels[t], k)
       if not skip_first_last or 0 < t < len(labels) - 1:
         # Foreground = any object class; void pixels count as background, as DAVIS does.
         truth = (labels[t] > 0) & (labels[t] != metrics.IGNORE_LABEL)
         per_sequence['J'][-1].append(metrics.region_j(pred > 0, truth))
         per_sequence['F'][-1].append(metrics.boundary_f(pred > 0, truth))
-  iou = metrics.iou_per_class(confusion)
-  results = {f'{prefix}/mIoU': float(np.nanmean(iou))}
-  results.update({f'{prefix}/IoU/{c}': float(v) for c, v in zip(class_names, iou)})
+  confusions = np.stack(confusions)
+  total = confusions.sum(0)
+  results = {}
+  for name, foreground in (('mIoU', False), ('mIoU-fg', True)):
+    results[f'{prefix}/{name}'] = metrics.mean_iou(total, foreground)
+    lo, hi = metrics.bootstrap_ci(confusions, lambda c, f=foreground: metrics.mean_iou(c.sum(0), f))
+    results.update({f'{prefix}/{name}-ci_lo': lo, f'{prefix}/{name}-ci_hi': hi})
+  results.update({f'{prefix}/IoU/{c}': float(v)
+                  for c, v in zip(class_names, metrics.iou_per_class(total))})
   if per_sequence is not None:
-    results.update({f'video/{k}': v for k, v in metrics.davis_scores(per_sequence).items()})
+    results.update({f'video/{m}': v for m, v in metrics.davis_scores(per_sequence).items()})
+    jf = [0.5 * (np.mean(j) + np.mean(f)) for j, f in zip(per_sequence['J'], per_sequence['F'])]
+    lo, hi = metrics.bootstrap_ci(jf, np.mean)
+    results.update({'video/J&F-ci_lo': lo, 'video/J&F-ci_hi': hi})
   return results
 
 
 def evaluate(predict, params, sources, *, sharding, class_names, image_batch, clip_batch,
-             size, clip_len, skip_first_last=False):
-  """mIoU + per-class IoU on images/test and videos/test; foreground J&F on video frames.
+             size, clip_len, skip_first_last=False, split='test'):
+  """mIoU + per-class IoU on images/{split} and videos/{split}; foreground J&F on video
+  frames. `split='val'` scores the held-out selection splits instead of test.
 
   `predict(params, x)` -> class map; see train.step.jit_predict.
   """
-  results = evaluate_split(predict, params, sources['images/test'], 'images', sharding=sharding,
-                           class_names=class_names, batch_size=image_batch, size=size,
-                           clip_len=clip_len)
-  results.update(evaluate_split(predict, params, sources['videos/test'], 'videos',
+  missing = [k for k in (f'images/{split}', f'videos/{split}') if k not in sources]
+  if missing:
+    raise ValueError(f'config.eval.split={split!r}: the data has no {missing} '
+                     f'(it has {sorted(sources)})')
+  results = evaluate_split(predict, params, sources[f'images/{split}'], 'images',
+                           sharding=sharding, class_names=class_names, batch_size=image_batch,
+                           size=size, clip_len=clip_len)
+  results.update(evaluate_split(predict, params, sources[f'videos/{split}'], 'videos',
                                 sharding=sharding, class_names=class_names,
                                 batch_size=clip_batch, size=size, clip_len=clip_len,
                                 skip_first_last=skip_first_last))

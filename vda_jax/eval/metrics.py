@@ -30,8 +30,26 @@ def iou_per_class(confusion):
     return np.where(union > 0, tp / union, np.nan)
 
 
-def mean_iou(confusion):
-  return float(np.nanmean(iou_per_class(confusion)))
+def mean_iou(confusion, foreground=False):
+  """Mean IoU over the classes present; `foreground` leaves out class 0 (background).
+
+  Background covers most pixels of a segmentation benchmark, so its IoU is
+  high whatever the model does, and all-background predictions already score
+  1 / num_classes; foreground mIoU has no such floor.
+  """
+  iou = iou_per_class(confusion)[1 if foreground else 0:]
+  return float(np.nanmean(iou)) if np.any(~np.isnan(iou)) else float('nan')
+
+
+def bootstrap_ci(items, statistic, *, samples=1000, level=0.95, seed=0):
+  """Percentile bootstrap CI (lo, hi) of statistic(items[idx]) over items resampled with
+  replacement: e.g. per-clip confusion matrices and `lambda c: mean_iou(c.sum(0))`,
+  so the interval reflects which test clips happened to be drawn."""
+  items = np.asarray(items)
+  idx = np.random.default_rng(seed).integers(0, len(items), (samples, len(items)))
+  values = np.array([statistic(items[i]) for i in idx], np.float64)
+  lo, hi = np.nanpercentile(values, [50 * (1 - level), 50 * (1 + level)])
+  return float(lo), float(hi)
 
 
 def region_j(pred, truth):
@@ -108,11 +126,3 @@ def davis_scores(per_sequence):
     out[f'{m}-decay'] = float(np.mean([s['decay'] for s in stats]))
   out['J&F'] = 0.5 * (out['J'] + out['F'])
   return out
-
-
-def j_and_f(preds, truths):
-  """Mean J, mean F and J&F of a list of frame masks (caller picks the scored frames)."""
-  js = [region_j(p, t) for p, t in zip(preds, truths)]
-  fs = [boundary_f(p, t) for p, t in zip(preds, truths)]
-  j, f = float(np.mean(js)), float(np.mean(fs))
-  return {'J': j, 'F': f, 'J&F': 0.5 * (j + f)}

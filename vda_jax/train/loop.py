@@ -145,12 +145,13 @@ def _mean_metrics(pending):
 
 
 def eval_fn(exp, config, sources):
-  """params -> test-split scores (see eval.evaluate)."""
+  """params -> scores on config.eval.split (see eval.evaluate)."""
   return functools.partial(
       evaluate, exp['predict'], sources=sources, sharding=shd.batch_sharding(exp['mesh']),
       class_names=datasets.class_names(config.data), image_batch=config.eval.image_batch,
       clip_batch=config.eval.clip_batch, size=config.data.image_size,
-      clip_len=config.input.clip_len, skip_first_last=config.eval.skip_first_last)
+      clip_len=config.input.clip_len, skip_first_last=config.eval.skip_first_last,
+      split=config.eval.split)
 
 
 def save_config(config, workdir):

@@ -16,14 +16,41 @@ class TrainState(flax.struct.PyTreeNode):
   clusters: Any    # {tap: (K, C) k-means centroids} of the clustered loss; not trained by grads
 
 
+def _adamw(lr, total_steps, *, warmup_steps, final_lr_fraction, b1, b2, eps, weight_decay,
+           grad_clip):
+  """AdamW on a linear warm-up + cosine schedule peaking at `lr`; clipped if grad_clip > 0."""
+  schedule = optax.warmup_cosine_decay_schedule(
+      0.0, lr, warmup_steps, max(total_steps, warmup_steps + 1),
+      end_value=lr * final_lr_fraction)
+  adamw = optax.adamw(schedule, b1=b1, b2=b2, eps=eps, weight_decay=weight_decay)
+  return optax.chain(optax.clip_by_global_norm(grad_clip), adamw) if grad_clip > 0 else adamw
+
+
+def param_groups(params):
+  """'disc' for the discriminators' leaves, 'network' for the rest (the model, aux head)."""
+  return {k: jax.tree.map(lambda _, k=k: 'disc' if k == 'disc' else 'network', v)
+          for k, v in params.items()}
+
+
 def make_optimizer(opt_config, total_steps):
-  """AdamW with linear warm-up then cosine decay; gradients clipped by global norm."""
-  lr = optax.warmup_cosine_decay_schedule(
-      0.0, opt_config.lr, opt_config.warmup_steps, max(total_steps, opt_config.warmup_steps + 1),
-      end_value=opt_config.lr * opt_config.final_lr_fraction)
-  return optax.chain(optax.clip_by_global_norm(opt_config.grad_clip),
-                     optax.adamw(lr, b1=opt_config.b1, eps=opt_config.eps,
-                                 weight_decay=opt_config.weight_decay))
+  """Two AdamWs, one per `param_groups` group, on the same warm-up + cosine shape.
+
+  The network uses opt_config (lr, b1, b2, weight decay, and a clip by global
+  norm over the network's gradients alone); the discriminators use
+  opt_config.disc (their own lr, b1, b2, weight decay and clip, 0 = none), as
+  AdaptSegNet and ADVENT train theirs. Adam is invariant to a loss's scale, so
+  a domain term's weight sets how hard the reversed gradient pushes the
+  network against its supervised gradient, never how fast the discriminator
+  learns: that is opt_config.disc.lr.
+  """
+  o, d = opt_config, opt_config.disc
+  shared = dict(warmup_steps=o.warmup_steps, final_lr_fraction=o.final_lr_fraction, eps=o.eps)
+  return optax.multi_transform(
+      {'network': _adamw(o.lr, total_steps, b1=o.b1, b2=o.b2, weight_decay=o.weight_decay,
+                         grad_clip=o.grad_clip, **shared),
+       'disc': _adamw(d.lr, total_steps, b1=d.b1, b2=d.b2, weight_decay=d.weight_decay,
+                      grad_clip=d.grad_clip, **shared)},
+      param_groups)
 
 
 def init_train_state(rng, model, objective, tx, input_shape, tap_shapes, num_classes):

@@ -75,6 +75,12 @@ def forward(model, params, images, clips, image_as_clip='repeat'):
 def loss_fn(params, clusters, batch, *, model, objective, lam, first_step,
             video_label_weight, image_as_clip='repeat'):
   """(total loss, (metrics, updated cluster centroids)) of one global batch."""
+  if not (objective.active or video_label_weight):
+    # Source-only: nothing reads the video frames, so they are not run.
+    x = model_input(model, batch['image'], batch['video'].shape[1], image_as_clip)
+    logits, _ = apply_with_taps(model, params['model'], x)
+    sup = segmentation_loss(model_output(model, logits, batch['image']), batch['label'])
+    return sup, ({'sup_loss': sup, 'total_loss': sup}, clusters)
   out = forward(model, params['model'], batch['image'], batch['video'], image_as_clip)
   sup = segmentation_loss(out.image_logits, batch['label'])
   total, metrics = sup, {'sup_loss': sup}

@@ -29,6 +29,7 @@ class BenchmarkSpec:
   num_images: tuple = (('train', 2000), ('test', 256))
   num_clips: tuple = (('train', 400), ('test', 96))
   artifacts: synthetic.Artifacts = synthetic.Artifacts()
+  object_scale: tuple = synthetic.OBJECT_SCALE
 
   def digest(self):
     blob = json.dumps(dataclasses.asdict(self), sort_keys=True).encode()
@@ -77,7 +78,8 @@ class VdaEmbedded(tfds.core.GeneratorBasedBuilder):
     spec = self.builder_config.spec
     for i in range(n):
       if self.builder_config.kind == 'images':
-        ex = synthetic.image_example(split_seed(spec, split), i, spec.image_size)
+        ex = synthetic.image_example(split_seed(spec, split), i, spec.image_size,
+                                     tuple(spec.object_scale))
         yield i, {'image': ex['image'], 'mask': ex['mask'][..., None], 'index': i}
       else:
         yield i, {**video_record(spec, split, i), 'index': i}
@@ -92,7 +94,7 @@ def split_seed(spec, split):
 def video_record(spec, split, index, artifacts=None):
   """Clip `index` of `split` as stored; `artifacts` overrides the spec's (same scene)."""
   ex = synthetic.video_example(split_seed(spec, split), index, spec.image_size, spec.clip_len,
-                               artifacts or spec.artifacts)
+                               artifacts or spec.artifacts, object_scale=tuple(spec.object_scale))
   return {'frames': ex['frames'], 'masks': ex['masks'][..., None], 'strengths': ex['strengths']}
 
 

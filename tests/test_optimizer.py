@@ -1,0 +1,58 @@
+"""The network and the discriminators each get their own optimizer settings."""
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+
+from vda_jax.train.state import make_optimizer, param_groups
+
+
+def _config(lr, disc_lr, grad_clip=1.0, eps=1e-8):
+  return ml_collections.ConfigDict(dict(
+      lr=lr, warmup_steps=0, final_lr_fraction=1.0, b1=0.9, b2=0.999, eps=eps, weight_decay=0.0,
+      grad_clip=grad_clip, disc=dict(lr=disc_lr, b1=0.5, b2=0.99, weight_decay=0.0, grad_clip=0.0)))
+
+
+def _params():
+  return {'model': {'w': jnp.ones((3,))}, 'aux': {'w': jnp.ones((2,))},
+          'disc': {'global': {'stem': {'w': jnp.ones((4,))}}}}
+
+
+def _update(config, grads, params=None):
+  params = params or _params()
+  tx = make_optimizer(config, 10)
+  updates, _ = tx.update(grads, tx.init(params), params)
+  return optax.apply_updates(params, updates)
+
+
+def test_groups_split_discriminators_from_the_network():
+  labels = param_groups(_params())
+  assert labels == {'model': {'w': 'network'}, 'aux': {'w': 'network'},
+                    'disc': {'global': {'stem': {'w': 'disc'}}}}
+
+
+def test_each_learning_rate_reaches_only_its_group():
+  grads = jax.tree.map(jnp.ones_like, _params())
+  # Adam's first step moves every parameter by its lr (m / sqrt(v) = 1).
+  p = _update(_config(lr=0.0, disc_lr=0.5), grads)
+  np.testing.assert_allclose(p['model']['w'], 1.0)
+  np.testing.assert_allclose(p['aux']['w'], 1.0)
+  np.testing.assert_allclose(p['disc']['global']['stem']['w'], 0.5, rtol=1e-5)
+  p = _update(_config(lr=0.25, disc_lr=0.0), grads)
+  np.testing.assert_allclose(p['model']['w'], 0.75, rtol=1e-5)
+  np.testing.assert_allclose(p['disc']['global']['stem']['w'], 1.0)
+
+
+def test_the_networks_clip_ignores_discriminator_gradients():
+  # With a large eps Adam's step scales with the gradient, so a clip shared
+  # with huge discriminator gradients would shrink the network's step.
+  config = _config(lr=0.1, disc_lr=0.1, grad_clip=1.0, eps=10.0)
+  small = {'model': {'w': jnp.full((3,), 0.1)}, 'aux': {'w': jnp.zeros((2,))},
+           'disc': {'global': {'stem': {'w': jnp.zeros((4,))}}}}
+  huge = {**small, 'disc': {'global': {'stem': {'w': jnp.full((4,), 1e4)}}}}
+  a, b = _update(config, small), _update(config, huge)
+  np.testing.assert_allclose(a['model']['w'], b['model']['w'], rtol=1e-7)
+  # ... and the discriminators are not clipped by default: step = lr * g / (|g| + eps).
+  np.testing.assert_allclose(b['disc']['global']['stem']['w'], 1 - 0.1 * 1e4 / (1e4 + 10.0),
+                             rtol=1e-5)
