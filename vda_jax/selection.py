@@ -26,9 +26,7 @@ from scipy import stats
 
 from vda_jax.adversarial.losses import segmentation_loss
 from vda_jax.data import datasets
-from vda_jax.eval.evaluate import evaluate_split
 from vda_jax.models.taps import apply_with_taps
-from vda_jax.train import sharding as shd
 from vda_jax.train.step import model_input, model_output
 
 FEATURE_TAP = 'decoder'
@@ -113,17 +111,6 @@ def dev_score(model, params, sources, config, max_examples=256, batch=32):
   weights = density_ratios(fs, ft, fv)
   return {'dev/risk': dev_risk(losses, weights), 'dev/source_val_loss': float(np.mean(losses)),
           'dev/weight_mean': float(np.mean(weights))}
-
-
-def oracle_score(exp, params, sources, config):
-  """Scores on the small labeled videos/val split: what the oracle selects by."""
-  scores = evaluate_split(exp['predict'], params, sources['videos/val'], 'videos',
-                          sharding=shd.batch_sharding(exp['mesh']),
-                          class_names=datasets.class_names(config.data),
-                          batch_size=config.eval.clip_batch,
-                          size=config.data.image_size, clip_len=config.input.clip_len)
-  return {f'val/{k.split("/", 1)[1]}': v for k, v in scores.items()
-          if k in ('video/mIoU', 'video/mIoU-fg', 'video/J&F')}
 
 
 def rank_agreement(oracle, dev_risks):
