@@ -124,7 +124,7 @@ def get_config(arg=None):
       data_dir='',              # '' -> $VDA_DATA_DIR or ~/.cache/vda_jax/tensorflow_datasets
       seed=0,                   # the benchmark's seed, independent of the run's
       image_size=64,
-      # An object's size (disk radius) / image size; with lr 5e-3 and 1500 steps
+      # An object's size (disk radius) / image size; with lr 5e-3 and 2000 steps
       # source-only cnn2d fits the images (calibration: docs/results.md).
       object_scale=(0.2, 0.3),
       stored_clip_len=8,
@@ -179,7 +179,7 @@ def get_config(arg=None):
                      # The discriminators' own AdamW (same warm-up + cosine shape).
                      disc=dict(lr=2e-4, b1=0.9, b2=0.99, weight_decay=0.0, grad_clip=0.0))
   c.train = dict(
-      steps=1500,
+      steps=2000,
       video_label_weight=0.0,   # > 0: video masks are labels too (the upper bound)
       log_every=50,
       eval_every=500,
