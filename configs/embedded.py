@@ -185,6 +185,10 @@ def get_config(arg=None):
       eval_every=500,
       checkpoint_every=500,
       keep_checkpoints=2,
+      # XLA's persistent compilation cache: a restarted run loads its compiled step
+      # ('' = JAX's own setting; a gs:// path on pods).
+      compile_cache_dir='~/.cache/vda_jax/xla',
+      profile_steps='',         # 'START:STOP': jax.profiler trace of those steps -> workdir/profile
   )
   c.eval = dict(image_batch=32, clip_batch=8,
                 skip_first_last=False,  # DAVIS drops each sequence's first and last frame from J&F

@@ -7,20 +7,19 @@ clustered loss on patch tokens (method=paper). Data and workdir live in
 a bucket every worker reads (gs://...).
 
 1. Build the TFDS datasets once, from one machine, into the bucket:
-  python -c "from vda_jax.experiment import load_config_module as l; from vda_jax.data import datasets; \
+  python -c "from vda_jax.config_arg import load_config_module as l; from vda_jax.data import datasets; \
       c = l('configs/pod.py').get_config(); c.data.data_dir = 'gs://BUCKET/tfds'; \
       c.data.manual_dirs.coco = '/data/coco'; c.data.manual_dirs.davis = '/data/DAVIS'; \
       datasets.load_sources(c.data)"
 2. Launch on a v4-64 (32 chips), the same command on every worker:
   scripts/launch_tpu_pod.sh --name=vda-pod --zone=us-central2-b --type=v4-64 \
       --workdir=gs://BUCKET/runs/coco_davis -- --config=configs/pod.py:method=paper \
-      --config.data.data_dir=gs://BUCKET/tfds
+      --config.data.data_dir=gs://BUCKET/tfds --config.train.compile_cache_dir=gs://BUCKET/xla_cache
    (add --dry-run to print the commands; rerunning the same command resumes.)
 """
 import os
 
-from vda_jax.config_arg import parse_arg
-from vda_jax.experiment import load_config_module
+from vda_jax.config_arg import load_config_module, parse_arg
 
 _REAL = load_config_module(os.path.join(os.path.dirname(__file__), 'real.py'))
 

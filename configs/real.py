@@ -15,8 +15,7 @@ Mix COCO and VOC 2:1 and adapt to a folder of your own (unlabeled) videos:
 """
 import os
 
-from vda_jax.config_arg import parse_arg
-from vda_jax.experiment import load_config_module
+from vda_jax.config_arg import load_config_module, parse_arg
 
 _EMBEDDED = load_config_module(os.path.join(os.path.dirname(__file__), 'embedded.py'))
 

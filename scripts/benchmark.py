@@ -17,13 +17,18 @@ prints the JAX/PyTorch step-time ratio; its FLOP count is XLA's for the JAX step
 + 4b images, resolution, clip length T) and prints step time, GFLOP and XLA's
 memory for the step (arguments + outputs + temporaries, per device).
 """
+import math
+import os
+import sys
+
 from absl import app, flags
 import jax
 
-from vda_jax import benchmark, plots
-from vda_jax.config_arg import apply_overrides
-from vda_jax.data import datasets
-from vda_jax.experiment import load_config_module
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
+from benchmarks import measure  # noqa: E402  (the repository's benchmarks/, not installed)
+from vda_jax import plots  # noqa: E402
+from vda_jax.config_arg import apply_overrides, load_config_module  # noqa: E402
+from vda_jax.data import datasets  # noqa: E402
 
 flags.DEFINE_string('config', 'configs/embedded.py', 'Config file.')
 flags.DEFINE_list('models', ['cnn2d', 'cnn3d', 'segformer', 'segformer_st'], 'Architectures.')
@@ -40,6 +45,8 @@ flags.DEFINE_list('scale_resolution', ['32', '64', '96', '128'], 'Input sizes.')
 flags.DEFINE_list('scale_clip_len', ['2', '4', '8'], 'Clip lengths T.')
 flags.DEFINE_string('plot', '', 'Where to write the scaling figure (PNG).')
 flags.DEFINE_multi_string('set', [], 'Config overrides, e.g. input.image_batch=32.')
+flags.DEFINE_string('table', '', 'Also append one Markdown row per model (device kind, setting, '
+                    'compile s, step ms, share of peak, device MiB) to this file.')
 
 
 def devices(f):
@@ -56,13 +63,24 @@ def scaling(f, config_of):
     for axis, values in (('batch', f.scale_batch), ('resolution', f.scale_resolution),
                          ('clip_len', f.scale_clip_len)):
       for value in map(int, values):
-        config = benchmark.scaled_config(config_of(name), axis, value)
-        r = benchmark.benchmark_step(config, steps=f.steps, warmup=1, devices=devices(f))
+        config = measure.scaled_config(config_of(name), axis, value)
+        r = measure.benchmark_step(config, steps=f.steps, warmup=1, devices=devices(f))
         rows.append(dict(model=name, axis=axis, value=value, step_ms=1000 * r['step_s'],
                          step_mib=r['step_mib']))
         print(f"| {name} | {axis} | {value} | {1000 * r['step_s']:.0f} | {r['frames_per_s']:.0f} | "
               f"{r['gflop_per_step']:.2f} | {r['step_mib']:.0f} |", flush=True)
   return rows
+
+
+def table_row(name, config, r, size):
+  """One row of scripts/device_check.sh's table."""
+  c = config
+  setting = (f'{size}, {c.model.dtype}, {c.data.image_size} px, {c.input.image_batch} images '
+             f'+ {c.input.video_batch}x{c.input.clip_len} frames')
+  return (f"| {jax.devices()[0].device_kind} | {name} | {setting} | {r['compile_s']:.1f} | "
+          f"{1000 * r['step_s']:.1f} | {r['frames_per_s']:.0f} | {r['gflop_per_step']:.1f} | "
+          f"{100 * r['peak_share']:.1f} | "
+          f"{'—' if math.isnan(r['device_mib']) else format(r['device_mib'], '.0f')} |")
 
 
 def main(argv):
@@ -78,14 +96,17 @@ def main(argv):
     print('|---|---|---|---|---|---|---|---|---|---|')
   basis, ratios = None, []
   for name in f.models:
-    r = benchmark.benchmark_step(config_of(name), steps=f.steps, devices=devices(f))
+    r = measure.benchmark_step(config_of(name), steps=f.steps, devices=devices(f))
     basis = r['peak_basis']
+    if f.table:
+      with open(f.table, 'a') as out:
+        out.write(table_row(name, config_of(name), r, f.size) + '\n')
     print(f"| {name} | {r['params_model']:,} + {r['params_disc']:,} | {r['compile_s']:.1f} | "
           f"{1000 * r['step_s']:.0f} | {r['frames_per_s']:.0f} | {r['gflop_per_step']:.2f} | "
           f"{r['gflop_per_s']:.1f} | {100 * r['peak_share']:.1f} | {r['peak_host_mib']:.0f} | "
           f"{r['device_mib']:.0f} |", flush=True)
     if f.torch and name == 'cnn2d':
-      t = benchmark.benchmark_torch_step(config_of(name), steps=f.steps)
+      t = measure.benchmark_torch_step(config_of(name), steps=f.steps)
       flops = r['gflop_per_step'] / t['step_s']
       print(f"| cnn2d, PyTorch {t['version']} eager ({t['threads']} threads) | same | - | "
             f"{1000 * t['step_s']:.0f} | {t['frames_per_s']:.0f} | {r['gflop_per_step']:.2f} | "
@@ -106,7 +127,7 @@ def main(argv):
     print('| workers | prefetch | ms/batch | batches/s | examples/s | frames/s |')
     print('|---|---|---|---|---|---|')
     for workers in map(int, f.pipeline_workers):
-      r = benchmark.pipeline_throughput(config, sources, num_workers=workers,
+      r = measure.pipeline_throughput(config, sources, num_workers=workers,
                                         prefetch=f.prefetch, batches=f.batches)
       print(f"| {workers} | {f.prefetch} | {1000 * r['batch_s']:.1f} | {r['batches_per_s']:.1f} | "
             f"{r['examples_per_s']:.0f} | {r['frames_per_s']:.0f} |", flush=True)

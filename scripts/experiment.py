@@ -22,7 +22,7 @@ are used) and resumes unfinished ones from their last checkpoint.
 """
 from absl import app, flags, logging
 
-from vda_jax import experiment
+from vda_jax import grid
 
 flags.DEFINE_string('config', 'configs/embedded.py', 'Config file with get_config(arg).')
 flags.DEFINE_string('workdir', 'runs/default', 'One sub-directory per run goes here.')
@@ -44,25 +44,25 @@ def main(argv):
     logging.set_verbosity(logging.WARNING)
   f = flags.FLAGS
   seeds = [int(s) for s in f.seeds]
-  selected = experiment.load_selection(f.selection, f.selector) if f.selection else None
-  results = experiment.run_grid(f.config, f.workdir, f.models, f.methods, seeds, f.set,
+  selected = grid.load_selection(f.selection, f.selector) if f.selection else None
+  results = grid.run_grid(f.config, f.workdir, f.models, f.methods, seeds, f.set,
                                 arg=f.arg, selected=selected)
-  rows = experiment.summarise(results)
-  experiment.write_reports(rows, results, f.workdir)
-  print(experiment.markdown_table(rows))
-  paired = experiment.paired_tests(results)
+  rows = grid.summarise(results)
+  grid.write_reports(rows, results, f.workdir)
+  print(grid.markdown_table(rows))
+  paired = grid.paired_tests(results)
   if paired:
     with open(f'{f.workdir}/paired.md', 'w') as out:
-      out.write(experiment.paired_table(paired) + '\n')
-    print(experiment.paired_table(paired))
+      out.write(grid.paired_table(paired) + '\n')
+    print(grid.paired_table(paired))
   if f.plots:
     from vda_jax import plots  # pylint: disable=g-import-not-at-top
     plots.results_figure(rows, f'{f.workdir}/results.png')
-    plots.curves_figure({'/'.join(map(str, k)): experiment.run_dir(f.workdir, *k) for k in results},
+    plots.curves_figure({'/'.join(map(str, k)): grid.run_dir(f.workdir, *k) for k in results},
                         f'{f.workdir}/curves.png')
   if f.analysis:
-    grid = experiment.grid_configs(f.config, f.models, f.methods, seeds, f.set, f.arg, selected)
-    report = experiment.analyse(grid, f.workdir)
+    grid = grid.grid_configs(f.config, f.models, f.methods, seeds, f.set, f.arg, selected)
+    report = grid.analyse(grid, f.workdir)
     with open(f'{f.workdir}/analysis.md', 'w') as out:
       out.write(report)
     print(report)

@@ -23,7 +23,7 @@ SHARED_DATA = ROOT.parent / 'shared' / 'data'
 
 def tiny_config(method='adversarial', data_dir='', model='cnn2d', **arg):
   """The embedded config shrunk for CPU tests: 32 px, small model, few steps."""
-  from vda_jax.experiment import load_config_module
+  from vda_jax.config_arg import load_config_module
   extra = ''.join(f',{k}={v}' for k, v in arg.items())
   config = load_config_module(str(ROOT / 'configs' / 'embedded.py')).get_config(
       f'method={method},model={model}{extra}')
@@ -35,7 +35,8 @@ def tiny_config(method='adversarial', data_dir='', model='cnn2d', **arg):
     config.model.update(width=8, stage_widths=(1, 2, 2, 4))
   config.adversarial.taps = 'stage2,stage4' if method == 'adversarial' else ''
   config.optimizer.update(warmup_steps=5, lr=1e-2)
-  config.train.update(steps=20, log_every=5, eval_every=20, checkpoint_every=10)
+  config.train.update(steps=20, log_every=5, eval_every=20, checkpoint_every=10,
+                      compile_cache_dir='')  # keep this file's cache (above)
   config.eval.update(image_batch=8, clip_batch=4)
   config.mesh.data = 1
   return config

@@ -11,9 +11,10 @@ import sys
 import jax
 
 from vda_jax.train import distributed, loop
+from vda_jax.train import checkpoint
 
 if __name__ == '__main__':
-  config = loop.load_config(sys.argv[1])
+  config = checkpoint.load_config(sys.argv[1])
   distributed.initialize(config.distributed)
   print(json.dumps(loop.train_and_evaluate(config, sys.argv[1])), flush=True)
   jax.distributed.shutdown()

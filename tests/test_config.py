@@ -5,7 +5,7 @@ from ml_collections import config_flags
 
 from conftest import ROOT
 from vda_jax.config_arg import apply_overrides, parse_arg
-from vda_jax.experiment import load_config_module
+from vda_jax.config_arg import load_config_module
 
 CONFIG = str(ROOT / 'configs' / 'embedded.py')
 

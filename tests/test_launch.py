@@ -5,7 +5,7 @@ import ml_collections
 import pytest
 
 from conftest import ROOT
-from vda_jax.experiment import load_config_module
+from vda_jax.config_arg import load_config_module
 from vda_jax.train import distributed, sharding
 
 

@@ -5,12 +5,13 @@ import numpy as np
 import pytest
 
 from conftest import tiny_config
-from vda_jax.benchmark import random_batch
+from benchmarks.batches import random_batch
 from vda_jax.models.registry import MODELS, build_model
 from vda_jax.models.taps import tap_shapes
-from vda_jax.train import loop
 from vda_jax.train import sharding as shd
 from vda_jax.train import step as step_lib
+from vda_jax.train import experiment
+from vda_jax.train.experiment import Experiment
 
 ARCHS = sorted(MODELS)
 
@@ -65,6 +66,7 @@ def test_segformer_encoder_has_exactly_the_official_mit_parameters(size):
   del torch
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('name', ['cnn3d', 'segformer', 'segformer_st'])
 def test_sharded_short_run_learns_more_than_the_label_prior(name, sources):
   """The shared train step on 4 fake devices, domain losses at a shallow and a deep tap.
@@ -75,13 +77,13 @@ def test_sharded_short_run_learns_more_than_the_label_prior(name, sources):
   config.mesh.data = 4
   shallow = 'patch_embed' if name.startswith('segformer') else 'stem'
   config.adversarial.taps = f'{shallow},stage4'
-  exp = loop.build_experiment(config, jax.devices()[:4])
-  state = exp['init'](jax.random.key(0))
-  it = loop.train_iterator(config, sources)
+  exp = Experiment.from_config(config, jax.devices()[:4])
+  state = exp.init(jax.random.key(0))
+  it = experiment.train_iterator(config, sources)
   losses = []
   for step in range(100):  # 3D nets learn from static clips more slowly; 60 is not enough
-    batch = shd.to_global(next(it), exp['mesh'])
-    state, metrics = exp['step'](state, batch, jax.random.key(step))
+    batch = shd.to_global(next(it), exp.mesh)
+    state, metrics = exp.step(state, batch)
     losses.append(float(metrics['sup_loss']))
   assert batch['video'].sharding.num_devices == 4
   assert {f'domain_loss/{shallow}', 'domain_loss/stage4'} <= set(metrics)
@@ -95,17 +97,17 @@ def test_sharded_short_run_learns_more_than_the_label_prior(name, sources):
 def test_image_as_single_frame_clip_for_temporal_models():
   config = tiny_config(model='cnn3d')
   config.model.image_as_clip = 'single'
-  exp = loop.build_experiment(config, jax.devices()[:1])
+  exp = Experiment.from_config(config, jax.devices()[:1])
   batch = random_batch(config)
-  params = jax.eval_shape(exp['init'], jax.random.key(0)).params
-  out = jax.eval_shape(lambda p, b: step_lib.forward(exp['model'], p['model'], b['image'],
+  params = jax.eval_shape(exp.init, jax.random.key(0)).params
+  out = jax.eval_shape(lambda p, b: step_lib.forward(exp.model, p['model'], b['image'],
                                                      b['video'], 'single'), params, batch)
   assert out.image_logits.shape == (8, 32, 32, 5)
   assert out.video_logits.shape == (4, 2, 32, 32, 5)
   assert out.image_taps['stem'].shape[:2] == (8, 1)   # a one-frame clip per image
   assert out.video_taps['stem'].shape[:2] == (4, 2)
   with pytest.raises(ValueError, match="image_as_clip='loop'"):
-    jax.eval_shape(lambda p, b: step_lib.forward(exp['model'], p['model'], b['image'],
+    jax.eval_shape(lambda p, b: step_lib.forward(exp.model, p['model'], b['image'],
                                                  b['video'], 'loop'), params, batch)
 
 

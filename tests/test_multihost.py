@@ -16,8 +16,11 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, tiny_config
-from vda_jax.train import loop
 from vda_jax.train.metrics_writer import read_metrics
+
+pytestmark = pytest.mark.slow  # real subprocesses: several minutes
+from vda_jax.train import checkpoint
+from vda_jax.train.experiment import Experiment
 
 STEPS = 40
 
@@ -62,13 +65,13 @@ def straight(tmp_path_factory, data_dir, sources):
   """An uninterrupted 1-process, 1-device run, in a subprocess like the runs it is compared
   with (XLA compiles differently for this process's 8 fake devices: ~1e-6 apart)."""
   workdir = tmp_path_factory.mktemp('straight')
-  loop.save_config(_config(data_dir), str(workdir))
+  checkpoint.save_config(_config(data_dir), str(workdir))
   return workdir, _finish(_spawn(workdir))
 
 
 def _params(config, workdir, step=None):
   return jax.device_get(
-      loop.restore_state(config, str(workdir), step, devices=jax.devices()[:1]).params)
+      Experiment.from_config(config, jax.devices()[:1]).restore(str(workdir), step).params)
 
 
 def _losses(workdir):
@@ -79,7 +82,7 @@ def _losses(workdir):
 def test_two_processes_on_loopback_match_one_process(tmp_path, data_dir, straight):
   config = _config(data_dir)
   config.mesh.data = -1  # both processes' devices
-  loop.save_config(config, str(tmp_path))
+  checkpoint.save_config(config, str(tmp_path))
   with socket.socket() as s:
     s.bind(('127.0.0.1', 0))
     port = s.getsockname()[1]
@@ -109,7 +112,7 @@ def test_two_processes_on_loopback_match_one_process(tmp_path, data_dir, straigh
 
 
 def _latest(workdir, config):
-  manager = loop.checkpoint_manager(str(workdir), config)
+  manager = checkpoint.manager(str(workdir))
   step = manager.latest_step()
   manager.close()
   return step
@@ -118,7 +121,7 @@ def _latest(workdir, config):
 def test_sigterm_then_sigkill_then_resume_ends_exactly_like_the_uninterrupted_run(
     tmp_path, data_dir, straight):
   config = _config(data_dir)
-  loop.save_config(config, str(tmp_path))
+  checkpoint.save_config(config, str(tmp_path))
   # 1. SIGTERM (a preemption notice): saves where it stopped and exits cleanly.
   proc = _spawn(tmp_path)
   _wait_for_step(proc, tmp_path, 12)
@@ -149,7 +152,7 @@ def test_sigterm_then_sigkill_then_resume_ends_exactly_like_the_uninterrupted_ru
 def test_restores_onto_a_different_mesh(data_dir, straight):
   config = _config(data_dir)
   config.mesh.update(data=2, fsdp=2, model=2, fsdp_min_size=512)
-  state = loop.restore_state(config, str(straight[0]), devices=jax.devices()[:8])
+  state = Experiment.from_config(config, jax.devices()[:8]).restore(str(straight[0]))
   kernel = state.params['model']['stage4_block0']['Conv_1']['kernel']
   assert kernel.sharding.spec == jax.sharding.PartitionSpec(None, None, 'fsdp', 'model')
   jax.tree.map(np.testing.assert_array_equal, jax.device_get(state.params),

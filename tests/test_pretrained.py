@@ -13,6 +13,7 @@ from vda_jax.models import pretrained
 from vda_jax.models.registry import build_model
 from vda_jax.models.segformer import SIZES
 from vda_jax.models.taps import apply_with_taps
+from vda_jax.train.experiment import Experiment
 
 
 @pytest.mark.parametrize('size', ['nano', 'b0'])
@@ -72,15 +73,13 @@ def test_temporal_model_takes_image_weights_and_keeps_its_new_layers(tmp_path):
 
 def test_config_pretrained_path_reaches_the_train_state(tmp_path):
   from conftest import tiny_config  # pylint: disable=g-import-not-at-top
-  from vda_jax.train import loop  # pylint: disable=g-import-not-at-top
   config = tiny_config(model='segformer')
-  exp = loop.build_experiment(config, jax.devices()[:1])
-  donor = jax.device_get(loop.init_state(exp, config).params['model'])
+  donor = jax.device_get(Experiment.from_config(config, jax.devices()[:1]).init_state().params['model'])
   donor = jax.tree.map(lambda x: x + 1.0, donor)
   npz = tmp_path / 'donor.npz'
   pretrained.save_npz({k: v for k, v in donor.items() if k.startswith('block')}, npz)
   config.model.pretrained = str(npz)
-  state = loop.init_state(exp, config)
+  state = Experiment.from_config(config, jax.devices()[:1]).init_state()
   got = jax.device_get(state.params['model'])
   np.testing.assert_array_equal(got['block1_0']['mlp']['fc1']['kernel'], donor['block1_0']['mlp']['fc1']['kernel'])
   assert not np.array_equal(got['linear_pred']['kernel'], donor['linear_pred']['kernel'])

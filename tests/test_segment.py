@@ -17,9 +17,10 @@ from conftest import ROOT, SHARED_DATA
 from test_real_data import moving_square, write_mp4
 from vda_jax.data import media
 from vda_jax.eval import inference, metrics
-from vda_jax.experiment import load_config_module
+from vda_jax.config_arg import load_config_module
 from vda_jax.segment import segment_with_run
 from vda_jax.train import loop
+from vda_jax.train import checkpoint
 
 DAVIS = SHARED_DATA / 'davis2016-sample'
 needs_shared = pytest.mark.skipif(not SHARED_DATA.exists(), reason='needs ../shared/data')
@@ -84,7 +85,7 @@ def test_real_data_run_reports_davis_scores(real_run):
               'video/J-decay', 'video/F-recall', 'video/F-decay', 'video/IoU/object'):
     assert np.isfinite(results[key]), key
   assert 0 <= results['video/J&F'] <= 1
-  assert loop.load_config(workdir).data.train_images == 'coco/train:2,voc/full:1'
+  assert checkpoint.load_config(workdir).data.train_images == 'coco/train:2,voc/full:1'
 
 
 @needs_shared

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from vda_jax import selection
+from vda_jax.train.experiment import Experiment
 
 
 def test_dev_risk_by_hand():
@@ -64,11 +65,10 @@ def test_candidates_are_scored_on_the_val_splits_only():
 def test_dev_score_of_a_network(sources):
   import jax
   from conftest import tiny_config
-  from vda_jax.train import loop
   config = tiny_config('source_only')
-  exp = loop.build_experiment(config, jax.devices()[:1])
-  params = exp['init'](jax.random.key(0)).params['model']
-  scores = selection.dev_score(exp['model'], params, sources, config, max_examples=8)
+  exp = Experiment.from_config(config, jax.devices()[:1])
+  params = exp.init(jax.random.key(0)).params['model']
+  scores = selection.dev_score(exp.model, params, sources, config, max_examples=8)
   assert np.isfinite(scores['dev/risk']) and scores['dev/weight_mean'] > 0
   # An untrained network's loss is near log(5 classes) per pixel.
   assert 0.5 * np.log(5) < scores['dev/source_val_loss'] < 2 * np.log(5)

@@ -7,19 +7,19 @@ import pytest
 from conftest import ROOT, tiny_config
 from vda_jax.adversarial.losses import domain_loss, segmentation_loss
 from vda_jax.adversarial.objective import discriminator, parse_taps
-from vda_jax.benchmark import random_batch
-from vda_jax.experiment import load_config_module
-from vda_jax.train import loop
+from benchmarks.batches import random_batch
+from vda_jax.config_arg import load_config_module
 from vda_jax.train import sharding as shd
 from vda_jax.train import step as step_lib
+from vda_jax.train.experiment import Experiment
 
 
 def run_steps(config, devices, batches):
-  exp = loop.build_experiment(config, devices)
-  state = exp['init'](jax.random.key(0))
+  exp = Experiment.from_config(config, devices)
+  state = exp.init(jax.random.key(0))
   losses = []
   for i, batch in enumerate(batches):
-    state, metrics = exp['step'](state, shd.to_global(batch, exp['mesh']), jax.random.key(i))
+    state, metrics = exp.step(state, shd.to_global(batch, exp.mesh))
     losses.append(float(metrics['total_loss']))
   return losses, jax.device_get(state.params)
 
@@ -56,8 +56,8 @@ def test_sharded_meshes_give_the_one_device_losses_and_params(mesh, one_device_r
 def test_state_is_created_sharded_by_the_size_rule():
   config = tiny_config()
   config.mesh.update(data=2, fsdp=2, model=2, fsdp_min_size=1024)
-  exp = loop.build_experiment(config, jax.devices()[:8])
-  state = exp['init'](jax.random.key(0))
+  exp = Experiment.from_config(config, jax.devices()[:8])
+  state = exp.init(jax.random.key(0))
   P = jax.sharding.PartitionSpec
   # stage4's second conv: (3, 3, 32, 32) = 9216 elements: channels out on 'model', in on 'fsdp'.
   kernel = state.params['model']['stage4_block0']['Conv_1']['kernel']
@@ -73,41 +73,41 @@ def test_state_is_created_sharded_by_the_size_rule():
   assert state.step.sharding.is_fully_replicated
   with pytest.raises(ValueError, match='at most one may be -1'):
     config.mesh.update(data=-1, fsdp=-1)
-    loop.build_experiment(config, jax.devices()[:8])
+    Experiment.from_config(config, jax.devices()[:8])
 
 
 def test_state_is_sharded_over_the_mesh_and_donated():
   config = tiny_config()
   config.mesh.data = 4
-  exp = loop.build_experiment(config, jax.devices()[:4])
-  state = exp['init'](jax.random.key(0))
-  batch = shd.to_global(random_batch(config), exp['mesh'])
+  exp = Experiment.from_config(config, jax.devices()[:4])
+  state = exp.init(jax.random.key(0))
+  batch = shd.to_global(random_batch(config), exp.mesh)
   assert batch['image'].sharding.spec == jax.sharding.PartitionSpec(('data', 'fsdp'))
   assert len(batch['image'].addressable_shards) == 4
   leaf = jax.tree.leaves(state.params)[0]
-  new_state, _ = exp['step'](state, batch, jax.random.key(0))
+  new_state, _ = exp.step(state, batch)
   assert leaf.is_deleted(), 'the old state should be donated to the step'
   assert jax.tree.leaves(new_state.params)[0].sharding.is_fully_replicated
   # A later step (another step count, lambda, batch) reuses the one compiled program.
-  exp['step'](new_state, shd.to_global(random_batch(config, 1), exp['mesh']), jax.random.key(1))
-  assert exp['step']._cache_size() == 1
+  exp.step(new_state, shd.to_global(random_batch(config, 1), exp.mesh))
+  assert exp.step._cache_size() == 1
 
 
 def test_model_gets_minus_lambda_times_the_domain_gradient_and_discriminator_the_plain_one():
   config = tiny_config()  # global domain losses at stage2 and stage4
-  exp = loop.build_experiment(config, jax.devices()[:1])
-  state = exp['init'](jax.random.key(0))
+  exp = Experiment.from_config(config, jax.devices()[:1])
+  state = exp.init(jax.random.key(0))
   batch = jax.tree.map(jnp.asarray, random_batch(config))
-  objective = exp['objective']
+  objective = exp.objective
 
   def domain_part(params, lam):
     total, (metrics, _) = step_lib.loss_fn(
-        params, state.clusters, batch, model=exp['model'], objective=objective, lam=lam,
+        params, state.clusters, batch, model=exp.model, objective=objective, lam=lam,
         first_step=True, video_label_weight=0.0)
     return total - metrics['sup_loss']
 
   def plain_domain(params):  # the same losses, written without the reversal layer
-    out = step_lib.forward(exp['model'], params['model'], batch['image'], batch['video'])
+    out = step_lib.forward(exp.model, params['model'], batch['image'], batch['video'])
     total = 0.0
     for name, w in objective.taps['global'].items():
       disc = lambda x: discriminator(objective, 'global').apply(
@@ -131,13 +131,13 @@ def test_every_term_kind_is_reversed_into_the_network():
   config = tiny_config()
   config.adversarial.update(taps='logits', cdan_taps='decoder', aux_tap='stage3')
   config.adversarial.clustered.taps = 'stem'
-  exp = loop.build_experiment(config, jax.devices()[:1])
-  state = exp['init'](jax.random.key(0))
+  exp = Experiment.from_config(config, jax.devices()[:1])
+  state = exp.init(jax.random.key(0))
   batch = jax.tree.map(jnp.asarray, random_batch(config))
 
   def adversarial_part(params, lam):
     _, (metrics, _) = step_lib.loss_fn(
-        params, state.clusters, batch, model=exp['model'], objective=exp['objective'],
+        params, state.clusters, batch, model=exp.model, objective=exp.objective,
         lam=lam, first_step=True, video_label_weight=0.0)
     return sum(metrics[k] * w for k, w in [('clustered_loss/stem', 0.1), ('cdan_loss/decoder', 0.1),
                                            ('domain_loss/logits', 0.1)])
@@ -162,41 +162,41 @@ def test_bad_configs_fail_before_compiling_with_clear_messages():
   config = tiny_config()
   config.adversarial.taps = 'stage9'
   with pytest.raises(ValueError, match=r"no tap\(s\) \['stage9'\].*available"):
-    loop.build_experiment(config, jax.devices()[:1])
+    Experiment.from_config(config, jax.devices()[:1])
   config = tiny_config()
   config.mesh.data = 4
   config.input.image_batch = 6
   with pytest.raises(ValueError, match='config.input.image_batch=6 is not divisible by the 4 devices'):
-    loop.build_experiment(config, jax.devices()[:4])
+    Experiment.from_config(config, jax.devices()[:4])
   config = tiny_config()
   config.adversarial.taps = 'aux_logits'
   with pytest.raises(ValueError, match="tap 'aux_logits' needs config.adversarial.aux_tap"):
-    loop.build_experiment(config, jax.devices()[:1])
+    Experiment.from_config(config, jax.devices()[:1])
   config = tiny_config()
   config.adversarial.clustered.mode = 'soft'
   with pytest.raises(ValueError, match="clustered.mode='soft'"):
-    loop.build_experiment(config, jax.devices()[:1])
+    Experiment.from_config(config, jax.devices()[:1])
   config = tiny_config()
   config.input.clip_len = 9
   with pytest.raises(ValueError, match='clip_len=9 is longer than the stored clips'):
-    loop.build_experiment(config, jax.devices()[:1])
+    Experiment.from_config(config, jax.devices()[:1])
   config = load_config_module(str(ROOT / 'configs' / 'real.py')).get_config('model=cnn2d')
   config.input.clip_len = 17
   with pytest.raises(ValueError, match=r'clip_len=17 .* \(config.data.train_clips.chunk_len=16\)'):
-    loop.build_experiment(config, jax.devices()[:1])
+    Experiment.from_config(config, jax.devices()[:1])
 
 
 @pytest.mark.parametrize('model', ['cnn2d', 'segformer_st'])
 def test_source_only_skips_the_video_frames_but_not_the_image_loss(model):
   config = tiny_config('source_only', model=model)
-  exp = loop.build_experiment(config, jax.devices()[:1])
-  params = exp['init'](jax.random.key(0)).params
+  exp = Experiment.from_config(config, jax.devices()[:1])
+  params = exp.init(jax.random.key(0)).params
   batch = random_batch(config)
   source_only = jax.jit(lambda p, b: step_lib.loss_fn(
-      p, {}, b, model=exp['model'], objective=exp['objective'], lam=1.0, first_step=True,
+      p, {}, b, model=exp.model, objective=exp.objective, lam=1.0, first_step=True,
       video_label_weight=0.0))
   both_domains = jax.jit(lambda p, b: segmentation_loss(
-      step_lib.forward(exp['model'], p['model'], b['image'], b['video']).image_logits, b['label']))
+      step_lib.forward(exp.model, p['model'], b['image'], b['video']).image_logits, b['label']))
   loss, (metrics, _) = source_only(params, batch)
   np.testing.assert_allclose(float(loss), float(both_domains(params, batch)), rtol=1e-5)
   assert set(metrics) == {'sup_loss', 'total_loss'}

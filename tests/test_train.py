@@ -3,14 +3,14 @@ import shutil
 
 import jax
 import numpy as np
-import orbax.checkpoint as ocp
 import pytest
 
 from conftest import tiny_config
-from vda_jax.benchmark import random_batch
-from vda_jax.train import loop
+from benchmarks.batches import random_batch
+from vda_jax.train import checkpoint, loop, profiling
 from vda_jax.train import sharding as shd
 from vda_jax.train.metrics_writer import read_metrics
+from vda_jax.train.experiment import Experiment, train_iterator
 
 
 class Unreadable:
@@ -29,7 +29,7 @@ class Unreadable:
 def test_short_run_learns_more_than_the_label_prior_and_reports_every_metric(
     tmp_path, data_dir, sources, monkeypatch):
   config = tiny_config('adversarial', data_dir)
-  config.train.update(steps=60, eval_every=60, checkpoint_every=60)
+  config.train.update(steps=60, eval_every=60, checkpoint_every=60, profile_steps='3:5')
   # The model-selection splits are never read by training (nor by its test evals).
   assert {'images/val', 'videos/val'} <= set(sources)
   held_out = {**sources, 'images/val': Unreadable('images/val'),
@@ -52,27 +52,39 @@ def test_short_run_learns_more_than_the_label_prior_and_reports_every_metric(
   assert 0.0 < rows[-1]['grl_lambda'] <= 1.0
   for key in ('image/mIoU', 'video/mIoU', 'video/J', 'video/F', 'video/J&F', 'image/IoU/disk'):
     assert 0.0 <= results[key] <= 1.0, key
+  # What a start costs is logged once; the profiled window left a trace for TensorBoard.
+  first_step, = [r for r in read_metrics(str(tmp_path)) if 'seconds_to_first_step' in r]
+  assert first_step['step'] == 1 and first_step['seconds_to_first_step'] > 0
+  assert list((tmp_path / 'profile').rglob('*.xplane.pb'))
 
 
-def test_checkpoint_save_restore_gives_an_identical_next_step(tmp_path):
+@pytest.mark.parametrize('spec', ['5', '5:5', '0:3', 'a:b', '3-5'])
+def test_profile_window_rejects_what_it_cannot_trace(spec):
+  with pytest.raises(ValueError, match='config.train.profile_steps'):
+    profiling.parse_window(spec)
+  assert profiling.parse_window('20:25') == (20, 25) and profiling.parse_window('') is None
+
+
+def test_checkpoint_save_restore_gives_an_identical_next_step(tmp_path, sources):
   config = tiny_config()
-  exp = loop.build_experiment(config, jax.devices()[:1])
-  state = exp['init'](jax.random.key(0))
-  batch0, batch1 = (shd.to_global(random_batch(config, i), exp['mesh']) for i in range(2))
-  state, _ = exp['step'](state, batch0, jax.random.key(0))
-  manager = ocp.CheckpointManager(tmp_path / 'ckpt')
-  manager.save(1, args=ocp.args.Composite(state=ocp.args.StandardSave(state)))
+  exp = Experiment.from_config(config, jax.devices()[:1])
+  state = exp.init(jax.random.key(0))
+  batch0, batch1 = (shd.to_global(random_batch(config, i), exp.mesh) for i in range(2))
+  state, _ = exp.step(state, batch0)
+  manager = checkpoint.manager(tmp_path)  # the loop's own save path
+  checkpoint.save(manager, 1, state, train_iterator(config, sources))
   manager.wait_until_finished()
-  abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, state)
-  restored = manager.restore(1, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract)))['state']
+  manager.close()
+  restored = exp.restore(tmp_path)
   jax.tree.map(np.testing.assert_array_equal, jax.device_get(state), jax.device_get(restored))
-  next_a, metrics_a = exp['step'](state, batch1, jax.random.key(1))
-  next_b, metrics_b = exp['step'](restored, batch1, jax.random.key(1))
+  next_a, metrics_a = exp.step(state, batch1)
+  next_b, metrics_b = exp.step(restored, batch1)
   assert float(metrics_a['total_loss']) == float(metrics_b['total_loss'])
   jax.tree.map(np.testing.assert_array_equal, jax.device_get(next_a.params),
                jax.device_get(next_b.params))
 
 
+@pytest.mark.slow
 def test_resume_continues_params_and_data_stream_exactly(tmp_path, data_dir):
   config = tiny_config('adversarial', data_dir)
   config.train.update(steps=20, checkpoint_every=10, eval_every=20, keep_checkpoints=3)
@@ -83,8 +95,8 @@ def test_resume_continues_params_and_data_stream_exactly(tmp_path, data_dir):
   shutil.copytree(straight, resumed)
   shutil.rmtree(resumed / 'checkpoints' / '20')
   loop.train_and_evaluate(config, str(resumed), jax.devices()[:1])
-  a = loop.restore_state(config, str(straight), devices=jax.devices()[:1])
-  b = loop.restore_state(config, str(resumed), devices=jax.devices()[:1])
+  exp = Experiment.from_config(config, jax.devices()[:1])
+  a, b = exp.restore(str(straight)), exp.restore(str(resumed))
   assert int(a.step) == int(b.step) == 20
   jax.tree.map(np.testing.assert_array_equal, jax.device_get(a.params), jax.device_get(b.params))
 

@@ -35,12 +35,15 @@ def artifact_clips(data_config, setting):
   return [embedded.video_record(spec, 'test', i, artifacts) for i in range(n)]
 
 
-def artifact_gap(exp, params, config, settings=SETTINGS):
-  """{setting: video-test mIoU} of the model with `params` (one re-rendering per setting)."""
-  score = functools.partial(evaluate_split, exp['predict'], params, kind='videos',
-                            sharding=shd.batch_sharding(exp['mesh']),
-                            class_names=synthetic.CLASS_NAMES, batch_size=config.eval.clip_batch,
-                            size=config.data.image_size, clip_len=config.input.clip_len)
+def artifact_gap(exp, params, settings=SETTINGS):
+  """{setting: video-test mIoU} of the model with `params` (one re-rendering per setting)
+  in the `Experiment` `exp`."""
+  config = exp.config
+  score = functools.partial(evaluate_split, exp.predict, params, kind='videos',
+                            sharding=shd.batch_sharding(exp.mesh),
+                            class_names=exp.class_names, batch_size=config.eval.clip_batch,
+                            size=config.data.image_size, clip_len=config.input.clip_len,
+                            skip_first_last=config.eval.skip_first_last)
   return {s: score(artifact_clips(config.data, s))['video/mIoU'] for s in settings}
 
 
@@ -95,9 +98,10 @@ def linear_probe(image_feats, video_feats, steps=300, lr=0.05, l2=1e-4):
   return acc, 2.0 * (1.0 - 2.0 * (1.0 - acc))
 
 
-def domain_probe(exp, params, sources, config, taps=None, max_examples=128, per_example=16):
-  """{tap: (accuracy, proxy A-distance)} on images/test vs videos/test features."""
-  model = exp['model']
+def domain_probe(exp, params, sources, taps=None, max_examples=128, per_example=16):
+  """{tap: (accuracy, proxy A-distance)} on images/test vs videos/test features of the
+  model with `params` in the `Experiment` `exp`."""
+  model, config = exp.model, exp.config
   n_img = min(max_examples, len(sources['images/test']))
   n_vid = min(max_examples, len(sources['videos/test']))
   images = np.stack([sources['images/test'][i]['image'] for i in range(n_img)])

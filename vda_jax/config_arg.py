@@ -1,5 +1,16 @@
-"""big_vision-style config arguments: 'method=adversarial,width=32' -> ConfigDict."""
+"""Config helpers: big_vision-style config args ('method=adversarial,width=32'),
+'a.b=value' overrides, and loading a config file as a module."""
+import importlib.util
+
 import ml_collections
+
+
+def load_config_module(path):
+  """The config file at `path` (a Python file with get_config(arg)) as a module."""
+  spec = importlib.util.spec_from_file_location('vda_config', path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
 
 
 def parse_arg(arg, **defaults):

@@ -2,8 +2,8 @@
 import matplotlib
 
 matplotlib.use('Agg')  # files only; no display on clusters
-import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib import ticker  # noqa: E402
+import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from vda_jax.train.metrics_writer import read_metrics  # noqa: E402

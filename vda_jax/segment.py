@@ -26,8 +26,9 @@ import tqdm
 
 from vda_jax.data import media
 from vda_jax.eval import inference, metrics
-from vda_jax.train import loop
+from vda_jax.train import checkpoint
 from vda_jax.train import sharding as shd
+from vda_jax.train.experiment import Experiment
 
 OVERLAYS = ('mp4', 'gif', 'none')
 GIF_MAX_SIDE = 320  # GIF frames are kept in memory until the end; keep them small
@@ -91,7 +92,7 @@ def _check_paths(input_path, output, ground_truth):
 
 
 def segment(predict, params, input_path, output, *, size, clip_len, batch_size, sharding,
-            ground_truth=None, overlay='mp4', progress=True):
+            ground_truth=None, overlay='mp4', progress=True, skip_first_last=True):
   """Segments `input_path` into `output`; returns the scores dict (empty without ground truth)."""
   if overlay not in OVERLAYS:
     raise ValueError(f'overlay={overlay!r}; expected one of {OVERLAYS}')
@@ -136,9 +137,7 @@ def segment(predict, params, input_path, output, *, size, clip_len, batch_size, 
       if count != len(gt_files):
         raise media.DataError(f'{ground_truth}: {len(gt_files)} ground-truth masks for the '
                               f'{count} frames of {input_path}')
-      # DAVIS scores neither the first frame nor the last.
-      scored = {k: [v[1:-1]] for k, v in per_frame.items()} if count > 2 else {
-          k: [v] for k, v in per_frame.items()}
+      scored = {k: [metrics.davis_scored(v, skip_first_last)] for k, v in per_frame.items()}
       scores = {**metrics.davis_scores(scored), 'frames': count,
                 'per_frame': {'names': [names[t] if names else f'{t:05d}' for t in range(count)],
                               **per_frame}}
@@ -153,14 +152,14 @@ def segment(predict, params, input_path, output, *, size, clip_len, batch_size, 
   return scores
 
 
-def segment_with_run(checkpoint, input_path, output, *, step=None, **kwargs):
-  """`segment` with the model and weights of the run in `checkpoint` (its workdir)."""
-  config = loop.load_config(checkpoint)
-  exp = loop.build_experiment(config)
-  state = loop.restore_state(config, checkpoint, step)
-  return segment(exp['predict'], state.params['model'], input_path, output,
+def segment_with_run(run_dir, input_path, output, *, step=None, **kwargs):
+  """`segment` with the model and weights of the run in `run_dir` (its workdir)."""
+  config = checkpoint.load_config(run_dir)
+  exp = Experiment.from_config(config)
+  state = exp.restore(run_dir, step)
+  return segment(exp.predict, state.params['model'], input_path, output,
                  size=config.data.image_size, clip_len=config.input.clip_len,
-                 batch_size=config.eval.clip_batch, sharding=shd.batch_sharding(exp['mesh']),
+                 batch_size=config.eval.clip_batch, sharding=shd.batch_sharding(exp.mesh),
                  **kwargs)
 
 

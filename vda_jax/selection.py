@@ -24,15 +24,19 @@ import numpy as np
 import optax
 from scipy import stats
 
+from vda_jax import grid
 from vda_jax.adversarial.losses import segmentation_loss
+from vda_jax.config_arg import load_config_module
 from vda_jax.data import datasets
 from vda_jax.models.taps import apply_with_taps
+from vda_jax.train.experiment import Experiment
+from vda_jax.train.loop import train_and_evaluate
 from vda_jax.train.step import model_input, model_output
 
 FEATURE_TAP = 'decoder'
 
 
-def dev_risk(losses, weights):
+def dev_risk(losses, weights) -> float:
   """DEV's control-variate estimate of the target risk from per-sample source-validation
   losses and density ratios (You et al., 2019, Algorithm 1)."""
   losses, weights = np.asarray(losses, np.float64), np.asarray(weights, np.float64)
@@ -42,8 +46,9 @@ def dev_risk(losses, weights):
   return float(np.mean(weighted) + eta * np.mean(weights) - eta)
 
 
-def density_ratios(source_features, target_features, query_features, *, steps=500, lr=0.05,
-                   l2=1e-3, clip=1e-3):
+def density_ratios(source_features: np.ndarray, target_features: np.ndarray,
+                   query_features: np.ndarray, *, steps: int = 500, lr: float = 0.05,
+                   l2: float = 1e-3, clip: float = 1e-3) -> np.ndarray:
   """p_target / p_source at each query feature, from a logistic regression of source (0)
   vs target (1) with the two domains weighted equally, so the odds are the ratio."""
   mu = np.concatenate([source_features, target_features]).mean(0)
@@ -123,13 +128,12 @@ def rank_agreement(oracle, dev_risks):
 def candidate_configs(config_path, models, methods, arg='', overrides=()):
   """{(model, method, index): (fields, config)}: every candidate of every method's
   `search_space` in the config file, scored on the val splits (test stays unread)."""
-  from vda_jax import experiment  # pylint: disable=g-import-not-at-top
-  module = experiment.load_config_module(config_path)
+  module = load_config_module(config_path)
   out = {}
   for model in models:
     for method in methods:
       for i, fields in enumerate(module.search_space(method, model)):
-        config = experiment.config_for(module, model, method, 0, arg, fields, overrides)
+        config = grid.config_for(module, model, method, 0, arg, fields, overrides)
         config.eval.split = 'val'
         out[(model, method, i)] = (fields, config)
   return out
@@ -138,18 +142,16 @@ def candidate_configs(config_path, models, methods, arg='', overrides=()):
 def run_selection(config_path, workdir, models, methods, arg='', overrides=(), train_fn=None):
   """Trains every candidate (skipping finished ones), scores it with the oracle (its
   final eval on videos/val) and with DEV; returns one row per candidate."""
-  from vda_jax import experiment  # pylint: disable=g-import-not-at-top
-  from vda_jax.train import loop  # pylint: disable=g-import-not-at-top
-  train_fn = train_fn or loop.train_and_evaluate
+  train_fn = train_fn or train_and_evaluate
   rows = []
   for (model, method, i), (fields, config) in candidate_configs(
       config_path, models, methods, arg, overrides).items():
     path = os.path.join(workdir, model, method, f'c{i}')
     print(f'== {model} {method} c{i} {fields} -> {path}', flush=True)
-    results = experiment.finished_results(path, config.train.steps) or train_fn(config, path)
-    exp = loop.build_experiment(config)
-    params = loop.restore_state(config, path).params['model']
-    dev = dev_score(exp['model'], params, datasets.load_sources(config.data), config)
+    results = grid.finished_results(path, config.train.steps) or train_fn(config, path)
+    exp = Experiment.from_config(config)
+    params = exp.restore(path).params['model']
+    dev = dev_score(exp.model, params, datasets.load_sources(config.data), config)
     rows.append({'model': model, 'method': method, 'candidate': i, 'fields': fields,
                  'val/mIoU': results['video/mIoU'], 'val/mIoU-fg': results['video/mIoU-fg'],
                  'val/J&F': results['video/J&F'], 'val/image_mIoU': results['image/mIoU'], **dev})

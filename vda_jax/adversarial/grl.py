@@ -4,7 +4,7 @@ import jax.numpy as jnp
 
 
 @jax.custom_vjp
-def grad_reverse(x, scale):
+def grad_reverse(x: jax.Array, scale: jax.Array | float) -> jax.Array:
   """Identity forward; backward multiplies the cotangent by -scale.
 
   `scale` may be a traced scalar (e.g. scheduled by the step); it gets a zero
@@ -24,8 +24,11 @@ def _bwd(scale, g):
 
 grad_reverse.defvjp(_fwd, _bwd)
 
+LAMBDA_SCHEDULES = ('constant', 'dann')
 
-def grl_scale(step, total_steps, schedule, max_scale):
+
+def grl_scale(step: jax.Array | int, total_steps: int, schedule: str,
+              max_scale: float) -> jax.Array:
   """lambda at `step`: 'constant', or DANN's ramp 2 / (1 + exp(-10 p)) - 1, p = step / total."""
   if schedule == 'constant':
     return jnp.asarray(max_scale, jnp.float32)

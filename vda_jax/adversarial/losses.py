@@ -6,19 +6,18 @@ import jax.numpy as jnp
 import optax
 
 from vda_jax.adversarial.clustering import segment_mean
+from vda_jax.labels import VOID
 
-IGNORE_LABEL = 255
 
-
-def segmentation_loss(logits, labels):
-  """Mean pixel cross-entropy over labels != 255 (0 if every pixel is void)."""
-  valid = labels != IGNORE_LABEL
+def segmentation_loss(logits: jax.Array, labels: jax.Array) -> jax.Array:
+  """Mean pixel cross-entropy over labels != VOID (0 if every pixel is void)."""
+  valid = labels != VOID
   safe = jnp.where(valid, labels, 0).astype(jnp.int32)
   ce = optax.softmax_cross_entropy_with_integer_labels(logits.astype(jnp.float32), safe)
   return jnp.sum(ce * valid) / jnp.maximum(jnp.sum(valid), 1)
 
 
-def domain_loss(image_logits, video_logits):
+def domain_loss(image_logits: jax.Array, video_logits: jax.Array) -> tuple[jax.Array, jax.Array]:
   """Binary cross-entropy of a domain classifier, image = 0, video = 1.
 
   Each domain's positions are averaged first, then the two domains are
@@ -34,7 +33,9 @@ def domain_loss(image_logits, video_logits):
   return loss, accuracy
 
 
-def clustered_domain_loss(image_logits, video_logits, image_clusters, video_clusters, k):
+def clustered_domain_loss(image_logits: jax.Array, video_logits: jax.Array,
+                          image_clusters: jax.Array, video_clusters: jax.Array,
+                          k: int) -> tuple[jax.Array, jax.Array]:
   """The domain loss inside each of k clusters, averaged over usable clusters.
 
   Logits and cluster ids are per sample (any matching shapes). Within cluster j
@@ -58,13 +59,13 @@ def clustered_domain_loss(image_logits, video_logits, image_clusters, video_clus
   return loss, accuracy
 
 
-def entropy_loss(logits):
+def entropy_loss(logits: jax.Array) -> jax.Array:
   """ADVENT's MinEnt: mean pixel entropy of softmax(logits), normalised by log(C) to [0, 1]."""
   logp = jax.nn.log_softmax(logits.astype(jnp.float32), axis=-1)
   return -jnp.mean(jnp.sum(jnp.exp(logp) * logp, axis=-1)) / jnp.log(logits.shape[-1])
 
 
-def conditional_features(features, logits):
+def conditional_features(features: jax.Array, logits: jax.Array) -> jax.Array:
   """CDAN's discriminator input: features (..., h, w, C) outer softmax predictions.
 
   The predictions are detached, as in the official CDAN code: the reversed

@@ -30,19 +30,21 @@ import dataclasses
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import ml_collections
 
 from vda_jax.adversarial import clustering
 from vda_jax.adversarial.discriminators import ConvDiscriminator, PixelDiscriminator
-from vda_jax.adversarial.grl import grad_reverse
-from vda_jax.adversarial.losses import (clustered_domain_loss, conditional_features,
-                                        domain_loss, entropy_loss, segmentation_loss)
+from vda_jax.adversarial.grl import grad_reverse, grl_scale, LAMBDA_SCHEDULES
+from vda_jax.adversarial.losses import (clustered_domain_loss, conditional_features, domain_loss,
+                                        entropy_loss, segmentation_loss)
 
 KINDS = ('global', 'clustered', 'cdan')
 DISC_TYPES = ('pixel', 'conv')
 AUX = 'aux_logits'
 
 
-def parse_taps(spec, default_weight=1.0, field='config.adversarial.taps'):
+def parse_taps(spec: str, default_weight: float = 1.0,
+               field: str = 'config.adversarial.taps') -> dict[str, float]:
   """'stage3:0.5,stage4' -> {'stage3': 0.5, 'stage4': default_weight}; '' -> {}."""
   taps = {}
   for item in filter(None, (s.strip() for s in spec.split(','))):
@@ -70,9 +72,13 @@ class Objective:
   disc_type: str = 'pixel'
   disc_hidden: int = 64
   disc_depth: int = 2
+  lambda_schedule: str = 'dann'   # the GRL coefficient over training (grl.grl_scale)
+  lambda_max: float = 1.0
+  total_steps: int = 1
 
   @classmethod
-  def from_config(cls, adv):
+  def from_config(cls, adv: ml_collections.ConfigDict, total_steps: int) -> 'Objective':
+    """From config.adversarial; `total_steps` (config.train.steps) sets the λ ramp's length."""
     w = adv.weight
     c = adv.clustered
     taps = {'global': parse_taps(adv.taps, w),
@@ -82,7 +88,13 @@ class Objective:
                cluster_mode=c.mode, cluster_normalize=c.normalize,
                entropy_weight=adv.entropy_weight, aux_tap=adv.aux_tap,
                aux_weight=adv.aux_weight, output_softmax=adv.output_softmax,
-               disc_type=adv.disc_type, disc_hidden=adv.disc_hidden, disc_depth=adv.disc_depth)
+               disc_type=adv.disc_type, disc_hidden=adv.disc_hidden, disc_depth=adv.disc_depth,
+               lambda_schedule=adv.lambda_schedule, lambda_max=adv.lambda_max,
+               total_steps=total_steps)
+
+  def grl_lambda(self, step: jax.Array | int) -> jax.Array:
+    """The gradient reversal coefficient at `step` (a traced scalar inside the step)."""
+    return grl_scale(step, self.total_steps, self.lambda_schedule, self.lambda_max)
 
   @property
   def active(self):
@@ -102,6 +114,9 @@ class Objective:
     if self.disc_type not in DISC_TYPES:
       raise ValueError(f'config.adversarial.disc_type={self.disc_type!r}; expected one of '
                        f'{DISC_TYPES}')
+    if self.lambda_schedule not in LAMBDA_SCHEDULES:
+      raise ValueError(f'config.adversarial.lambda_schedule={self.lambda_schedule!r}; expected '
+                       f'one of {LAMBDA_SCHEDULES}')
     if self.num_clusters < 1:
       raise ValueError(f'config.adversarial.clustered.num_clusters={self.num_clusters}; '
                        'expected >= 1')
@@ -170,8 +185,10 @@ def _to_label_grid(logits, labels):
   return jax.image.resize(logits, labels.shape + logits.shape[-1:], 'linear')
 
 
-def adversarial_losses(params, clusters, image_taps, video_taps, image_logits, video_logits,
-                       labels, *, objective, lam, first_step):
+def adversarial_losses(params: dict, clusters: dict, image_taps: dict, video_taps: dict,
+                       image_logits: jax.Array, video_logits: jax.Array, labels: jax.Array, *,
+                       objective: 'Objective', lam: jax.Array, first_step: jax.Array
+                       ) -> tuple[jax.Array, dict, dict]:
   """(weighted sum of the terms, metrics, updated cluster centroids)."""
   image_taps, video_taps = dict(image_taps), dict(video_taps)
   total, metrics = 0.0, {}

@@ -17,14 +17,13 @@ task's labels (255 = void). Sizes vary per record; the pipeline resizes.
 """
 import jax
 from jax.experimental import multihost_utils
-import numpy as np
+import ml_collections
 
+from vda_jax import labels
 from vda_jax.data import synthetic
 from vda_jax.data.builders import coco, davis, embedded, video_files, voc
 from vda_jax.data.media import DataError
-from vda_jax.data.pipeline import Mixture
-
-VOID = 255
+from vda_jax.data.pipeline import Mixture, stack_frames
 
 
 def embedded_spec(data_config):
@@ -39,7 +38,8 @@ def embedded_spec(data_config):
 
 
 def _one_writer(build):
-  """Process 0 builds, the others wait for it and then read what it wrote."""
+  """Process 0 builds, the others wait for it and then read what it wrote. Every
+  dataset build goes through here, so several hosts never write one dataset at once."""
   if jax.process_count() == 1:
     return build()
   built = build() if jax.process_index() == 0 else None
@@ -77,9 +77,9 @@ def _image_record(r):
 
 
 def _video_record(r, to_labels=None):
-  out = {'frames': np.stack(r['frames']), 'name': _text(r['name'])}
+  out = {'frames': stack_frames(r['frames']), 'name': _text(r['name'])}
   if to_labels is not None:
-    out['masks'] = to_labels(np.stack(r['masks']))
+    out['masks'] = to_labels(stack_frames(r['masks']))
   return out
 
 
@@ -87,12 +87,8 @@ def _text(value):
   return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def _objects_to_foreground(masks):
-  return np.where(masks == VOID, VOID, masks > 0).astype(np.uint8)
-
-
 def _davis(r):
-  return _video_record(r, _objects_to_foreground)
+  return _video_record(r, labels.to_foreground)
 
 
 def _real_builder(name, d, train):
@@ -116,6 +112,11 @@ def _real_builder(name, d, train):
                    'coco, voc, davis, video_files')
 
 
+def _built(name, d, train):
+  """(builder, record fn, kind) of a real dataset, built by one process if it is not yet."""
+  return _one_writer(lambda: _real_builder(name, d, train))
+
+
 def parse_sources(spec, field):
   """'coco/train:2,voc/train' -> [('coco', 'train', 2.0), ('voc', 'train', 1.0)]."""
   out = []
@@ -136,7 +137,7 @@ def _real_sources(d):
   def source(name, split, kind, field):
     key = (name, field.startswith('train'))
     if key not in builders:
-      builders[key] = _one_writer(lambda: _real_builder(name, d, train=key[1]))
+      builders[key] = _built(name, d, train=key[1])
     builder, fn, got = builders[key]
     if got != kind:
       raise ValueError(f'config.data.{field}: {name} holds {got}, not {kind}')
@@ -172,21 +173,22 @@ DATASETS = {
 }
 
 
-def class_names(data_config):
+def class_names(data_config: ml_collections.ConfigDict) -> tuple[str, ...]:
   """Names of the label values 0..K-1 the task's masks use."""
   d = data_config
   if d.name == 'embedded':
     return synthetic.CLASS_NAMES
   if d.task == 'foreground':
     return ('background', 'object')
-  names = {'coco': lambda: coco.builder(d.manual_dirs.coco, embedded.data_dir(d.data_dir or None),
-                                        'semantic').info.metadata['class_names'],
-           'voc': lambda: voc.CLASS_NAMES}
   first = parse_sources(d.train_images, 'train_images')[0][0]
-  return tuple(names[first]())
+  if first == 'voc':
+    return voc.CLASS_NAMES
+  # COCO's category names are in its annotations: the built dataset's metadata.
+  return tuple(_built(first, d, train=True)[0].info.metadata['class_names'])
 
 
-def load_sources(data_config):
+def load_sources(data_config: ml_collections.ConfigDict) -> dict:
+  """{'images/train': source, ...}: random-access sources of every split of the data."""
   if data_config.name not in DATASETS:
     raise ValueError(f'config.data.name={data_config.name!r} is not a dataset; '
                      f'known: {sorted(DATASETS)}')

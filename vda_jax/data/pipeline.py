@@ -31,12 +31,14 @@ class Shard:
   count: int = 1
 
 
-def _stack(frames):
+def stack_frames(frames):
+  """A record's frames or masks as one array (TFDS sequences may arrive as lists)."""
   return np.stack(frames) if isinstance(frames, (list, tuple)) else np.asarray(frames)
 
 
 def _translate(rng, arrays, max_shift):
-  """Same random shift (reflect-padded) for every array; axes -3, -2 are H, W."""
+  """Same random shift for every array, wrapping around (np.roll: what leaves one
+  edge comes back at the other); axes -3, -2 are H, W."""
   if max_shift <= 0:
     return arrays
   dy, dx = rng.integers(-max_shift, max_shift + 1, 2)
@@ -68,7 +70,7 @@ def _image_element(record, rng, augment, size=None):
 
 
 def _clip_element(record, rng, clip_len, augment, with_masks, size=None):
-  frames = _stack(record['frames'])
+  frames = stack_frames(record['frames'])
   if clip_len > frames.shape[0]:
     name = f" {record['name']!r}" if 'name' in record else ''
     raise ValueError(f'clip_len={clip_len} is longer than the stored clip{name} '
@@ -79,7 +81,7 @@ def _clip_element(record, rng, clip_len, augment, with_masks, size=None):
     if 'masks' not in record:
       raise ValueError('the video source has no masks; the supervised upper bound '
                        '(config.train.video_label_weight > 0) needs labeled videos')
-    arrays.append(_fit(_stack(record['masks'])[start:start + clip_len], size, nearest=True))
+    arrays.append(_fit(stack_frames(record['masks'])[start:start + clip_len], size, nearest=True))
   if augment:
     arrays = _flip(rng, _translate(rng, arrays, augment))
   out = {'video': np.ascontiguousarray(arrays[0])}
@@ -111,8 +113,9 @@ def _stream(source, transform, *, batch_size, seed, shard):
   return ds.batch(batch_size, drop_remainder=True)[shard.index::shard.count]
 
 
-def train_dataset(image_source, video_source, *, image_batch, video_batch,
-                  clip_len, seed, shard=Shard(), augment=4, video_labels=False, size=None):
+def train_dataset(image_source, video_source, *, image_batch: int, video_batch: int,
+                  clip_len: int, seed: int, shard: Shard = Shard(), augment: int = 4,
+                  video_labels: bool = False, size: int | None = None) -> grain.MapDataset:
   """Infinite MapDataset of {'image','label','video'[, 'video_label']} batches.
 
   `image_batch`/`video_batch` are per-process batch sizes. `augment` is the

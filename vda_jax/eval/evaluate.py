@@ -1,15 +1,13 @@
 """Scores a model on the image and video test splits, at each record's own resolution."""
 import numpy as np
 
+from vda_jax import labels as labels_lib
+from vda_jax.data.pipeline import stack_frames
 from vda_jax.eval import inference, metrics
 
 
-def _stack(x):
-  return np.stack(x) if isinstance(x, (list, tuple)) else np.asarray(x)
-
-
 def evaluate_split(predict, params, source, kind, *, sharding, class_names, batch_size,
-                   size, clip_len, skip_first_last=False):
+                   size, clip_len, skip_first_last=True):
   """Scores one split: '{image,video}/mIoU', foreground mIoU ('mIoU-fg', without
   background) and per-class IoU; for videos the class-agnostic foreground J, F
   (mean, recall, decay) and J&F, per sequence and then averaged (DAVIS).
@@ -31,7 +29,7 @@ def evaluate_split(predict, params, source, kind, *, sharding, class_names, batc
     def videos():
       for i in range(len(source)):
         r = source[i]
-        yield _stack(r['masks'])[..., 0], _stack(r['frames'])
+        yield stack_frames(r['masks'])[..., 0], stack_frames(r['frames'])
 
     for labels, t, pred in inference.segment_videos(
         predict, params, videos(), size=size, clip_len=clip_len, batch_size=batch_size,
@@ -41,11 +39,13 @@ def evaluate_split(predict, params, source, kind, *, sharding, class_names, batc
         per_sequence['J'].append([])
         per_sequence['F'].append([])
       confusions[-1] += metrics.confusion_matrix(pred, labels[t], k)
-      if not skip_first_last or 0 < t < len(labels) - 1:
-        # Foreground = any object class; void pixels count as background, as DAVIS does.
-        truth = (labels[t] > 0) & (labels[t] != metrics.IGNORE_LABEL)
-        per_sequence['J'][-1].append(metrics.region_j(pred > 0, truth))
-        per_sequence['F'][-1].append(metrics.boundary_f(pred > 0, truth))
+      # Foreground = any object class; void pixels count as background, as DAVIS does.
+      truth = labels_lib.to_foreground(labels[t]) == 1
+      per_sequence['J'][-1].append(metrics.region_j(pred > 0, truth))
+      per_sequence['F'][-1].append(metrics.boundary_f(pred > 0, truth))
+  if per_sequence is not None:
+    per_sequence = {k: [metrics.davis_scored(v, skip_first_last) for v in seqs]
+                    for k, seqs in per_sequence.items()}
   confusions = np.stack(confusions)
   total = confusions.sum(0)
   results = {}
@@ -64,7 +64,7 @@ def evaluate_split(predict, params, source, kind, *, sharding, class_names, batc
 
 
 def evaluate(predict, params, sources, *, sharding, class_names, image_batch, clip_batch,
-             size, clip_len, skip_first_last=False, split='test'):
+             size, clip_len, skip_first_last=True, split='test'):
   """mIoU + per-class IoU on images/{split} and videos/{split}; foreground J&F on video
   frames. `split='val'` scores the held-out selection splits instead of test.
 

@@ -8,6 +8,8 @@ final frame); windows of several videos share batches. Only one batch of
 inputs and the current video's pending window are held in memory, so a video
 of any length streams through.
 """
+from typing import Callable, Iterable, Iterator
+
 import jax
 import numpy as np
 
@@ -56,7 +58,8 @@ def _windows(videos, clip_len, size):
       yield meta, np.stack(window)
 
 
-def segment_videos(predict, params, videos, *, size, clip_len, batch_size, sharding):
+def segment_videos(predict: Callable, params, videos: Iterable, *, size: int, clip_len: int,
+                   batch_size: int, sharding: jax.sharding.Sharding) -> Iterator[tuple]:
   """Yields (key, frame index, class map at the frame's size) for `videos`, an
   iterable of (key, iterable of RGB frames). `predict(params, clips)` takes
   (B, clip_len, size, size, 3) uint8 and returns (B, clip_len, size, size)."""

@@ -4,19 +4,21 @@ J&F follows the DAVIS toolkit exactly: binary masks (value > 0), J = IoU
 (1 when the union is empty), F = boundary F-measure with boundaries from
 `seg2bmap` and a disk tolerance of ceil(0.008 * image diagonal) pixels.
 """
+from typing import Callable, Sequence
+
 import cv2
 import numpy as np
 
-IGNORE_LABEL = 255
+from vda_jax.labels import VOID
 
 
 def confusion_matrix(pred, label, num_classes):
-  """(num_classes, num_classes) counts, rows = truth; pixels labeled 255 are skipped."""
+  """(num_classes, num_classes) counts, rows = truth; VOID pixels are skipped."""
   pred, label = np.asarray(pred).ravel(), np.asarray(label).ravel()
-  valid = label != IGNORE_LABEL
+  valid = label != VOID
   if np.any(label[valid] >= num_classes):
     raise ValueError(f'label value {label[valid].max()} is outside the '
-                     f'{num_classes} classes (and is not the void label 255)')
+                     f'{num_classes} classes (and is not the void label {VOID})')
   idx = label[valid].astype(np.int64) * num_classes + pred[valid].astype(np.int64)
   return np.bincount(idx, minlength=num_classes ** 2).reshape(num_classes, num_classes)
 
@@ -30,7 +32,7 @@ def iou_per_class(confusion):
     return np.where(union > 0, tp / union, np.nan)
 
 
-def mean_iou(confusion, foreground=False):
+def mean_iou(confusion: np.ndarray, foreground: bool = False) -> float:
   """Mean IoU over the classes present; `foreground` leaves out class 0 (background).
 
   Background covers most pixels of a segmentation benchmark, so its IoU is
@@ -41,7 +43,8 @@ def mean_iou(confusion, foreground=False):
   return float(np.nanmean(iou)) if np.any(~np.isnan(iou)) else float('nan')
 
 
-def bootstrap_ci(items, statistic, *, samples=1000, level=0.95, seed=0):
+def bootstrap_ci(items, statistic: Callable, *, samples: int = 1000, level: float = 0.95,
+                 seed: int = 0) -> tuple[float, float]:
   """Percentile bootstrap CI (lo, hi) of statistic(items[idx]) over items resampled with
   replacement: e.g. per-clip confusion matrices and `lambda c: mean_iou(c.sum(0))`,
   so the interval reflects which test clips happened to be drawn."""
@@ -52,7 +55,14 @@ def bootstrap_ci(items, statistic, *, samples=1000, level=0.95, seed=0):
   return float(lo), float(hi)
 
 
-def region_j(pred, truth):
+def davis_scored(per_frame: Sequence, skip_first_last: bool = True) -> Sequence:
+  """The frames of a sequence that DAVIS scores: the toolkit drops the first and
+  the last (semi-supervised DAVIS gives the first mask away); sequences of two
+  frames or fewer, or skip_first_last=False, keep all."""
+  return per_frame[1:-1] if skip_first_last and len(per_frame) > 2 else per_frame
+
+
+def region_j(pred: np.ndarray, truth: np.ndarray) -> float:
   """DAVIS J: IoU of binary masks; 1 when both are empty."""
   pred, truth = np.asarray(pred) > 0, np.asarray(truth) > 0
   union = np.logical_or(pred, truth).sum()
@@ -79,7 +89,7 @@ def _disk(radius):
   return x * x + y * y <= r * r
 
 
-def boundary_f(pred, truth, bound_th=0.008):
+def boundary_f(pred: np.ndarray, truth: np.ndarray, bound_th: float = 0.008) -> float:
   """DAVIS F: boundary F-measure with a tolerance of ceil(bound_th * diagonal) px."""
   pred, truth = np.asarray(pred) > 0, np.asarray(truth) > 0
   radius = bound_th if bound_th >= 1 else np.ceil(bound_th * np.linalg.norm(pred.shape))
@@ -104,7 +114,7 @@ def boundary_f(pred, truth, bound_th=0.008):
   return float(2 * precision * recall / (precision + recall))
 
 
-def sequence_statistics(values):
+def sequence_statistics(values) -> dict[str, float]:
   """Mean, recall (share of frames > 0.5) and decay (mean of the first quarter of
   the frames minus the last quarter) of one sequence's per-frame J or F,
   binned as the DAVIS toolkit's `db_statistics` bins them."""
@@ -115,7 +125,7 @@ def sequence_statistics(values):
           'decay': float(np.mean(bins[0]) - np.mean(bins[3]))}
 
 
-def davis_scores(per_sequence):
+def davis_scores(per_sequence: dict) -> dict[str, float]:
   """Dataset scores from {'J': [[per-frame] per sequence], 'F': [...]}: J/F mean,
   recall and decay averaged over sequences, and J&F = mean of J and F means."""
   out = {}

@@ -6,7 +6,9 @@ others take images (B, H, W, 3), and clips are fed to them frame by frame.
 """
 import functools
 
+import flax.linen as nn
 import jax.numpy as jnp
+import ml_collections
 
 from vda_jax.models.convnet import ConvNet
 from vda_jax.models.segformer import SegFormer
@@ -19,7 +21,7 @@ MODELS = {
 }
 
 
-def build_model(model_config, num_classes):
+def build_model(model_config: ml_collections.ConfigDict, num_classes: int) -> nn.Module:
   """The Linen module named `model_config.name`, with the rest as its fields."""
   kwargs = dict(model_config)
   name = kwargs.pop('name')

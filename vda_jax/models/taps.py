@@ -5,23 +5,25 @@ in the 'taps' collection, flat and keyed by name. `apply_with_taps` returns
 them next to the logits. Because taps are ordinary functions of the params,
 a loss on a tap back-propagates into the network.
 """
+import flax.linen as nn
 import jax
 
 TAPS = 'taps'
 
 
-def tap(module, name, x):
+def tap(module: nn.Module, name: str, x: jax.Array) -> jax.Array:
+  """Records `x` as the tap `name` of `module`'s network; returns x unchanged."""
   module.sow(TAPS, name, x, init_fn=lambda: None, reduce_fn=lambda _, new: new)
   return x
 
 
-def apply_with_taps(model, params, x, **kwargs):
+def apply_with_taps(model: nn.Module, params, x: jax.Array, **kwargs) -> tuple[jax.Array, dict]:
   """(logits, {tap name: features}) of `model` on `x`."""
   logits, state = model.apply({'params': params}, x, mutable=[TAPS], **kwargs)
   return logits, dict(state[TAPS])
 
 
-def tap_shapes(model, x_shape, dtype='uint8'):
+def tap_shapes(model: nn.Module, x_shape: tuple, dtype: str = 'uint8') -> dict:
   """{tap name: ShapeDtypeStruct} without running or compiling the network."""
   def run(x):
     params = model.init(jax.random.key(0), x)['params']

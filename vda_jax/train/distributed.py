@@ -10,6 +10,7 @@ so every process runs the same command. Call before anything touches devices.
 import os
 
 import jax
+import ml_collections
 
 
 def settings(dist_config, environ=os.environ):
@@ -32,7 +33,7 @@ def settings(dist_config, environ=os.environ):
   return coordinator, num, index
 
 
-def initialize(dist_config, environ=os.environ):
+def initialize(dist_config: ml_collections.ConfigDict, environ=os.environ) -> int:
   """Initializes jax.distributed when configured; returns the number of processes."""
   coordinator, num, index = settings(dist_config, environ)
   if coordinator is None or jax.distributed.is_initialized():

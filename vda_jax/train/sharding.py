@@ -12,16 +12,20 @@ Adam moments and EMA centroids follow one rule:
   - everything else replicated.
 """
 import math
+from typing import Sequence
 
 import jax
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
+import ml_collections
 import numpy as np
-from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 AXES = ('data', 'fsdp', 'model')
 BATCH_AXES = ('data', 'fsdp')
 
 
-def make_mesh(mesh_config, devices=None):
+def make_mesh(mesh_config: ml_collections.ConfigDict,
+              devices: Sequence[jax.Device] | None = None) -> Mesh:
   """Mesh over AXES; config.mesh.{data,fsdp,model} are sizes, one of them may be -1 (the rest).
 
   Devices keep jax.devices() order (process-major), so each process's devices
@@ -59,7 +63,7 @@ def batch_devices(mesh):
   return mesh.shape['data'] * mesh.shape['fsdp']
 
 
-def leaf_spec(shape, mesh, fsdp_min_size):
+def leaf_spec(shape: tuple, mesh: Mesh, fsdp_min_size: int) -> P:
   """The PartitionSpec of one state leaf (see the module docstring)."""
   spec = [None] * len(shape)
   m, f = mesh.shape['model'], mesh.shape['fsdp']
@@ -72,7 +76,7 @@ def leaf_spec(shape, mesh, fsdp_min_size):
   return P(*spec)
 
 
-def state_shardings(abstract_state, mesh, fsdp_min_size):
+def state_shardings(abstract_state, mesh: Mesh, fsdp_min_size: int):
   """NamedShardings for a pytree of ShapeDtypeStructs (e.g. jax.eval_shape of init)."""
   return jax.tree.map(lambda x: NamedSharding(mesh, leaf_spec(x.shape, mesh, fsdp_min_size)),
                       abstract_state)

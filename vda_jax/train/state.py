@@ -1,12 +1,14 @@
 """TrainState: everything a step reads and writes, as one pytree."""
 from typing import Any
 
+import flax.linen as nn
 import flax.struct
 import jax
 import jax.numpy as jnp
+import ml_collections
 import optax
 
-from vda_jax.adversarial.objective import init_params
+from vda_jax.adversarial.objective import init_params, Objective
 
 
 class TrainState(flax.struct.PyTreeNode):
@@ -26,13 +28,14 @@ def _adamw(lr, total_steps, *, warmup_steps, final_lr_fraction, b1, b2, eps, wei
   return optax.chain(optax.clip_by_global_norm(grad_clip), adamw) if grad_clip > 0 else adamw
 
 
-def param_groups(params):
+def param_groups(params: dict) -> dict:
   """'disc' for the discriminators' leaves, 'network' for the rest (the model, aux head)."""
   return {k: jax.tree.map(lambda _, k=k: 'disc' if k == 'disc' else 'network', v)
           for k, v in params.items()}
 
 
-def make_optimizer(opt_config, total_steps):
+def make_optimizer(opt_config: ml_collections.ConfigDict,
+                   total_steps: int) -> optax.GradientTransformation:
   """Two AdamWs, one per `param_groups` group, on the same warm-up + cosine shape.
 
   The network uses opt_config (lr, b1, b2, weight decay, and a clip by global
@@ -53,7 +56,9 @@ def make_optimizer(opt_config, total_steps):
       param_groups)
 
 
-def init_train_state(rng, model, objective, tx, input_shape, tap_shapes, num_classes):
+def init_train_state(rng: jax.Array, model: nn.Module, objective: Objective,
+                     tx: optax.GradientTransformation, input_shape: tuple, tap_shapes: dict,
+                     num_classes: int) -> TrainState:
   """Fresh state. `input_shape` is one model input (a frame or a clip, with a
   batch axis); `tap_shapes` maps each tap the objective uses to its features."""
   model_rng, adv_rng = jax.random.split(rng)

@@ -8,17 +8,18 @@ network ascend it at the tapped features. The terms are built by
 """
 import functools
 
+import flax.linen as nn
 import flax.struct
-
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 
-from vda_jax.adversarial.grl import grl_scale
 from vda_jax.adversarial.losses import segmentation_loss
-from vda_jax.adversarial.objective import adversarial_losses
+from vda_jax.adversarial.objective import adversarial_losses, Objective
 from vda_jax.models.taps import apply_with_taps
 from vda_jax.train import sharding as shd
+from vda_jax.train.state import TrainState
 
 
 class DomainOutputs(flax.struct.PyTreeNode):
@@ -64,7 +65,8 @@ def _apply_each(model, params, inputs):
   return [(l, {k: v[i] for k, v in parts.items()}) for i, l in enumerate(split(logits))]
 
 
-def forward(model, params, images, clips, image_as_clip='repeat'):
+def forward(model: nn.Module, params, images: jax.Array, clips: jax.Array,
+            image_as_clip: str = 'repeat') -> DomainOutputs:
   """Runs the model on images and on clips (frame by frame for 2D models)."""
   inputs = [model_input(model, images, clips.shape[1], image_as_clip), model_input(model, clips, 0)]
   (img_logits, img_taps), (vid_logits, vid_taps) = _apply_each(model, params, inputs)
@@ -72,8 +74,9 @@ def forward(model, params, images, clips, image_as_clip='repeat'):
                        model_output(model, vid_logits, clips), img_taps, vid_taps)
 
 
-def loss_fn(params, clusters, batch, *, model, objective, lam, first_step,
-            video_label_weight, image_as_clip='repeat'):
+def loss_fn(params: dict, clusters: dict, batch: dict, *, model: nn.Module, objective: Objective,
+            lam: jax.Array, first_step: jax.Array, video_label_weight: float,
+            image_as_clip: str = 'repeat') -> tuple[jax.Array, tuple[dict, dict]]:
   """(total loss, (metrics, updated cluster centroids)) of one global batch."""
   if not (objective.active or video_label_weight):
     # Source-only: nothing reads the video frames, so they are not run.
@@ -95,15 +98,15 @@ def loss_fn(params, clusters, batch, *, model, objective, lam, first_step,
   return total + adv, (metrics, clusters)
 
 
-def train_step(state, batch, rng, *, model, objective, tx, config):
-  """Pure: (state, global batch, rng) -> (new state, metrics)."""
-  del rng  # The networks are deterministic; stochastic ones would draw from it.
-  lam = grl_scale(state.step, config.train.steps, config.adversarial.lambda_schedule,
-                  config.adversarial.lambda_max)
+def train_step(state: TrainState, batch: dict, *, model: nn.Module, objective: Objective,
+               tx: optax.GradientTransformation, video_label_weight: float = 0.0,
+               image_as_clip: str = 'repeat') -> tuple[TrainState, dict]:
+  """Pure: (state, global batch) -> (new state, metrics). The networks are
+  deterministic, so the step draws no randomness."""
+  lam = objective.grl_lambda(state.step)
   grad_fn = jax.value_and_grad(functools.partial(
       loss_fn, model=model, objective=objective, lam=lam, first_step=state.step == 0,
-      video_label_weight=config.train.video_label_weight,
-      image_as_clip=config.model.image_as_clip), has_aux=True)
+      video_label_weight=video_label_weight, image_as_clip=image_as_clip), has_aux=True)
   (_, (metrics, clusters)), grads = grad_fn(state.params, state.clusters, batch)
   updates, opt_state = tx.update(grads, state.opt_state, state.params)
   params = jax.tree.map(lambda p, u: p + u, state.params, updates)
@@ -120,7 +123,7 @@ def jit_train_step(mesh, state_sharding, **static):
   """train_step compiled for `mesh`: batch split over data x fsdp, the state sharded by
   `state_sharding` (sharding.state_shardings) and donated."""
   return jax.jit(functools.partial(train_step, **static),
-                 in_shardings=(state_sharding, shd.batch_sharding(mesh), shd.replicated(mesh)),
+                 in_shardings=(state_sharding, shd.batch_sharding(mesh)),
                  out_shardings=(state_sharding, shd.replicated(mesh)),
                  donate_argnums=(0,))
 

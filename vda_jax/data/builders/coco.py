@@ -19,11 +19,11 @@ import tensorflow_datasets as tfds
 
 from vda_jax.data import media
 from vda_jax.data.builders import manual
+from vda_jax.labels import VOID
 
 LAYOUT = ('annotations/instances_<split>.json + <split>/*.jpg, or annotations.json + '
           'images/*.jpg')
 MODES = ('foreground', 'semantic')
-VOID = 255
 
 
 def rle_counts(counts):

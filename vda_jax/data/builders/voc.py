@@ -12,17 +12,16 @@ Without ImageSets every masked image goes to the split 'full'.
 import os
 
 import tensorflow_datasets as tfds
-import numpy as np
 
 from vda_jax.data import media
 from vda_jax.data.builders import manual
+from vda_jax.labels import to_foreground, VOID
 
 LAYOUT = 'JPEGImages/<id>.jpg + SegmentationClass/<id>.png'
 MODES = ('semantic', 'foreground')
 CLASS_NAMES = ('background', 'aeroplane', 'bicycle', 'bird', 'boat', 'bottle', 'bus', 'car',
                'cat', 'chair', 'cow', 'diningtable', 'dog', 'horse', 'motorbike', 'person',
                'pottedplant', 'sheep', 'sofa', 'train', 'tvmonitor')
-VOID = 255
 
 
 def _split_ids(root):
@@ -47,7 +46,7 @@ def read_example(root, image_id, mode):
   media.check_mask(mask_path, mask, image.shape, set(range(len(CLASS_NAMES))) | {VOID},
                    f'the {len(CLASS_NAMES)} VOC classes and 255 void')
   if mode == 'foreground':
-    mask = np.where(mask == VOID, VOID, mask > 0).astype(np.uint8)
+    mask = to_foreground(mask)
   return image, mask
 
 

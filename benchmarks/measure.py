@@ -1,4 +1,4 @@
-"""Benchmarks: the jitted train step per architecture, and the input pipeline alone.
+"""Measurements: the jitted train step per architecture, and the input pipeline alone.
 
 `benchmark_step` times the full adversarial step (supervised +
 gradient-reversed domain loss, one update) on random uint8 batches already on
@@ -14,9 +14,10 @@ import time
 import jax
 import numpy as np
 
+from benchmarks.batches import random_batch
 from vda_jax.data import datasets
-from vda_jax.train import loop
 from vda_jax.train import sharding as shd
+from vda_jax.train.experiment import Experiment, train_iterator
 
 # Dense peak FLOP/s per device by `device_kind` (vendor datasheets, no sparsity):
 # fp32 for GPUs' CUDA cores would be far lower; these are the bf16 matrix-unit
@@ -52,14 +53,6 @@ def peak_flops(device):
   return (peak, f'{device.device_kind} datasheet') if peak else (None, f'unknown {device.device_kind}')
 
 
-def random_batch(config, seed=0):
-  rng = np.random.default_rng(seed)
-  s, t = config.data.image_size, config.input.clip_len
-  return {'image': rng.integers(0, 256, (config.input.image_batch, s, s, 3), np.uint8),
-          'label': rng.integers(0, 5, (config.input.image_batch, s, s), np.uint8),
-          'video': rng.integers(0, 256, (config.input.video_batch, t, s, s, 3), np.uint8)}
-
-
 def count_params(params):
   return sum(int(np.prod(x.shape)) for x in jax.tree.leaves(params))
 
@@ -82,12 +75,11 @@ def median_seconds(run_once, steps, warmup):
 
 def benchmark_step(config, steps=20, warmup=3, devices=None):
   """Figures for one config: params, compile s, median step s, frames/s, GFLOP/step, peak host MiB."""
-  exp = loop.build_experiment(config, devices)
-  state = exp['init'](jax.random.key(0))
-  batch = shd.to_global(random_batch(config), exp['mesh'])
-  rng = jax.random.key(0)
+  exp = Experiment.from_config(config, devices)
+  state = exp.init(jax.random.key(0))
+  batch = shd.to_global(random_batch(config), exp.mesh)
   t0 = time.perf_counter()
-  lowered = exp['step'].lower(state, batch, rng)
+  lowered = exp.step.lower(state, batch)
   compiled = lowered.compile()
   compile_s = time.perf_counter() - t0
   # XLA's count on the step as lowered, before backend passes: the same on every backend
@@ -98,12 +90,12 @@ def benchmark_step(config, steps=20, warmup=3, devices=None):
   carry = [state]  # the step donates its state: each call consumes the last one
 
   def run_once():
-    carry[0], metrics = compiled(carry[0], batch, rng)
+    carry[0], metrics = compiled(carry[0], batch)
     jax.block_until_ready(metrics)
 
   median = median_seconds(run_once, steps, warmup)
   flops = float(cost.get('flops', float('nan')))
-  devices = exp['mesh'].devices.ravel()
+  devices = exp.mesh.devices.ravel()
   peak, peak_basis = peak_flops(devices[0])
   if peak is not None and devices[0].platform != 'cpu':
     peak *= len(devices)  # the CPU figure already counts every core the devices share
@@ -152,10 +144,11 @@ def scaled_config(config, axis, value):
 
 
 def benchmark_torch_step(config, steps=20, warmup=3):
-  """Median step s and frames/s of the same 2D CNN step in eager PyTorch (`vda_jax.torch_baseline`),
+  """Median step s and frames/s of the same 2D CNN step in eager PyTorch (`torch_baseline`),
   on the same random batch; needs the optional `torch` extra."""
   import torch  # pylint: disable=g-import-not-at-top
-  from vda_jax import torch_baseline  # pylint: disable=g-import-not-at-top
+
+  from benchmarks import torch_baseline  # pylint: disable=g-import-not-at-top
   step = torch_baseline.TrainStep(config, len(datasets.class_names(config.data)))
   batch = random_batch(config)
   # step() returns a Python float, so the step has finished when it returns.
@@ -169,7 +162,7 @@ def pipeline_throughput(config, sources, *, num_workers, prefetch, batches=30, w
   """Batches/s and examples/s of the Grain train pipeline alone (decode, resize, augment)."""
   config = config.copy_and_resolve_references()
   config.input.num_workers, config.input.prefetch = num_workers, prefetch
-  it = loop.train_iterator(config, sources)
+  it = train_iterator(config, sources)
   for _ in range(warmup):  # worker start-up and the first decodes
     next(it)
   t0 = time.perf_counter()

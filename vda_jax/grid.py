@@ -6,22 +6,18 @@ are how much of that gap, and of the closable gap (up to the supervised upper
 bound's video mIoU), its video-test mIoU closes (see `summarise`).
 """
 import csv
-import importlib.util
 import json
 import os
 
 import numpy as np
 from scipy import stats
 
-from vda_jax.config_arg import apply_overrides
+from vda_jax import analysis
+from vda_jax.config_arg import apply_overrides, load_config_module
+from vda_jax.data import datasets
+from vda_jax.train.experiment import Experiment
+from vda_jax.train.loop import train_and_evaluate
 from vda_jax.train.metrics_writer import read_metrics
-
-
-def load_config_module(path):
-  spec = importlib.util.spec_from_file_location('vda_config', path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
 
 
 def run_dir(workdir, model, method, seed):
@@ -60,8 +56,7 @@ def run_grid(config_path, workdir, models, methods, seeds, overrides=(), train_f
              selected=None):
   """Trains (or resumes) every run; returns {(model, method, seed): results}. A run
   that already logged its final eval is skipped and its logged scores are used."""
-  if train_fn is None:
-    from vda_jax.train.loop import train_and_evaluate as train_fn  # pylint: disable=g-import-not-at-top
+  train_fn = train_fn or train_and_evaluate
   results = {}
   for key, config in grid_configs(config_path, models, methods, seeds, overrides, arg,
                                   selected).items():
@@ -213,20 +208,17 @@ def _first_seed_runs(grid, workdir):
 def analyse(grid, workdir):
   """Gap analysis (source-only, artifacts one at a time) and the domain probe at
   every tap (each method, first seed) of trained runs. Returns Markdown."""
-  from vda_jax import analysis  # pylint: disable=g-import-not-at-top
-  from vda_jax.data import datasets  # pylint: disable=g-import-not-at-top
-  from vda_jax.train import loop  # pylint: disable=g-import-not-at-top
   gap_lines = ['| model | ' + ' | '.join(analysis.SETTINGS) + ' |',
                '|---|' + '---|' * len(analysis.SETTINGS)]
   probes = {}
   for model, method, config, path in _first_seed_runs(grid, workdir):
-    exp = loop.build_experiment(config)
-    params = loop.restore_state(config, path).params['model']
+    exp = Experiment.from_config(config)
+    params = exp.restore(path).params['model']
     if method == 'source_only':
-      gap = analysis.artifact_gap(exp, params, config)
+      gap = analysis.artifact_gap(exp, params)
       gap_lines.append(f'| {model} | ' + ' | '.join(f'{gap[s]:.3f}' for s in analysis.SETTINGS) + ' |')
-    probes[(model, method)] = analysis.domain_probe(exp, params, datasets.load_sources(config.data),
-                                                    config)
+    probes[(model, method)] = analysis.domain_probe(exp, params,
+                                                    datasets.load_sources(config.data))
   methods = list(dict.fromkeys(m for _, m in probes))
   probe_lines = ['| model | tap | ' + ' | '.join(methods) + ' |', '|---|---|' + '---|' * len(methods)]
   for model in dict.fromkeys(m for m, _ in probes):

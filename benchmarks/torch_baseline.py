@@ -12,10 +12,11 @@ import math
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
+import torch.nn.functional as F
 
 from vda_jax.adversarial.objective import Objective
+from vda_jax.labels import VOID
 
 
 def _same_pad(x, kernel, stride):
@@ -157,7 +158,7 @@ class TrainStep:
   def __init__(self, config, num_classes):
     if config.model.name != 'cnn2d':
       raise ValueError(f'the PyTorch baseline is the 2D CNN; config.model.name={config.model.name!r}')
-    objective = Objective.from_config(config.adversarial)
+    objective = Objective.from_config(config.adversarial, config.train.steps)
     other = [k for k, taps in objective.taps.items() if taps and k != 'global']
     if other or objective.aux_tap or objective.entropy_weight or config.train.video_label_weight:
       raise ValueError('the PyTorch baseline has the supervised and global domain losses only; '
@@ -191,7 +192,7 @@ class TrainStep:
     labels = torch.from_numpy(np.asarray(batch['label']).astype(np.int64))
     n = images.shape[0]
     logits, taps = self.model(torch.cat([images, video.flatten(0, 1)]))
-    sup = F.cross_entropy(logits[:n], labels, ignore_index=255)
+    sup = F.cross_entropy(logits[:n], labels, ignore_index=VOID)
     a = self.config.adversarial
     lam = grl_scale(self.step, self.config.train.steps, a.lambda_schedule, a.lambda_max)
     total = sup

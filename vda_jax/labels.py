@@ -1,0 +1,12 @@
+"""What label values mean, everywhere in vda_jax: 0 is background, 1..K-1 are
+classes or object ids, VOID (255) is unlabeled and ignored by the loss and by
+every metric."""
+import numpy as np
+
+VOID = 255
+
+
+def to_foreground(labels):
+  """Object ids or classes -> 1, background -> 0, void stays VOID (uint8)."""
+  labels = np.asarray(labels)
+  return np.where(labels == VOID, VOID, labels > 0).astype(np.uint8)

@@ -1,0 +1,113 @@
+"""A run's workdir on disk: config.json, Orbax checkpoints of state + data iterator,
+and the preemption watch that decides when to save and stop.
+
+  workdir/config.json             the locked config the run was made from
+  workdir/checkpoints/<step>/     'state' (TrainState) and 'data' (Grain iterator)
+"""
+import contextlib
+import json
+import logging
+import os
+import signal
+import threading
+
+from etils import epath
+import grain
+import jax
+import ml_collections
+import orbax.checkpoint as ocp
+
+
+def workdir_path(workdir) -> epath.Path:
+  """epath.Path of a workdir: local, or a bucket (gs://...) that every host of a pod shares."""
+  return epath.Path(workdir) if '://' in str(workdir) else epath.Path(os.path.abspath(workdir))
+
+
+def manager(workdir, keep=2) -> ocp.CheckpointManager:
+  """The Orbax manager of workdir/checkpoints, keeping the last `keep` steps."""
+  return ocp.CheckpointManager(
+      workdir_path(workdir) / 'checkpoints',
+      options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True))
+
+
+def save(mngr, step, state, iterator):
+  """Saves state and the data iterator's position as step `step` (asynchronously)."""
+  mngr.save(step, args=ocp.args.Composite(
+      state=ocp.args.StandardSave(state), data=grain.checkpoint.CheckpointSave(iterator)))
+
+
+def restore_latest(mngr, state, iterator):
+  """The latest complete checkpoint into (state, iterator); `state` unchanged if none."""
+  step = mngr.latest_step()
+  if step is None:
+    return state
+  abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, state)
+  restored = mngr.restore(step, args=ocp.args.Composite(
+      state=ocp.args.StandardRestore(abstract), data=grain.checkpoint.CheckpointRestore(iterator)))
+  logging.info('resumed from step %d', step)
+  return restored['state']
+
+
+def restore_state(workdir, abstract_state, step=None):
+  """The TrainState saved in `workdir` (latest step unless `step`) laid out as
+  `abstract_state` (ShapeDtypeStructs with shardings), without the data state."""
+  mngr = manager(workdir)
+  step = mngr.latest_step() if step is None else step
+  if step is None:
+    raise FileNotFoundError(f'no checkpoint in {mngr.directory}')
+  state = mngr.restore(step, args=ocp.args.Composite(
+      state=ocp.args.StandardRestore(abstract_state)))['state']
+  mngr.close()
+  return state
+
+
+def save_config(config, workdir):
+  """workdir/config.json: what a restored run (segment, analysis) is rebuilt from."""
+  if jax.process_index() == 0:
+    path = workdir_path(workdir)
+    path.mkdir(parents=True, exist_ok=True)
+    tmp = path / 'config.json.tmp'
+    tmp.write_text(config.to_json_best_effort(indent=1, sort_keys=True))
+    tmp.replace(path / 'config.json')  # never a half-written config.json
+
+
+def load_config(workdir) -> ml_collections.ConfigDict:
+  """The locked ConfigDict a run saved in workdir/config.json."""
+  path = workdir_path(workdir) / 'config.json'
+  if not path.exists():
+    raise FileNotFoundError(f'{path}: missing; --checkpoint must be the workdir of a run '
+                            '(it holds config.json and checkpoints/)')
+  config = ml_collections.ConfigDict(_tuples(json.loads(path.read_text())))
+  config.lock()
+  return config
+
+
+def _tuples(tree):
+  """JSON lists back to the tuples the config held (model fields must be hashable)."""
+  if isinstance(tree, dict):
+    return {k: _tuples(v) for k, v in tree.items()}
+  if isinstance(tree, list):
+    return tuple(_tuples(v) for v in tree)
+  return tree
+
+
+@contextlib.contextmanager
+def preemption_watch(mngr):
+  """Yields `preempted(step)`: True once a SIGTERM asked the run to save and stop.
+
+  One process: our SIGTERM handler sets a flag. Several: JAX's preemption
+  service catches SIGTERM and every process reaches the sync point at the same
+  step, so the collective save that follows never waits on a process that left.
+  """
+  if jax.process_count() > 1:
+    yield mngr.reached_preemption
+    return
+  if threading.current_thread() is not threading.main_thread():  # only it may take signals
+    yield lambda step: False
+    return
+  received = []
+  previous = signal.signal(signal.SIGTERM, lambda *_: received.append(True))
+  try:
+    yield lambda step: bool(received)
+  finally:
+    signal.signal(signal.SIGTERM, previous)
