@@ -53,6 +53,11 @@ def peak_flops(device):
   return (peak, f'{device.device_kind} datasheet') if peak else (None, f'unknown {device.device_kind}')
 
 
+def hlo_ops(text):
+  """Operations in a lowered computation's StableHLO text (one per `%x = op` line)."""
+  return len(re.findall(r'^\s*%[^=]+= ', text, re.M))
+
+
 def count_params(params):
   return sum(int(np.prod(x.shape)) for x in jax.tree.leaves(params))
 
@@ -107,6 +112,8 @@ def benchmark_step(config, steps=20, warmup=3, devices=None):
       'params_model': params['model'],
       'params_disc': params['disc'],
       'compile_s': compile_s,
+      # Operations in the lowered (StableHLO) step: what unrolled Python loops inflate.
+      'hlo_ops': hlo_ops(lowered.as_text()),
       'step_s': median,
       'frames_per_s': frames_per_step(config) / median,
       'gflop_per_step': flops / 1e9,

@@ -91,9 +91,9 @@ def main(argv):
       module.get_config(f'method=adversarial,model={name},size={f.size}'),
       ['adversarial.taps=stage4'] + f.set)
   if f.models:
-    print('| model | params (model + disc) | compile s | median step ms | images/s | '
+    print('| model | params (model + disc) | HLO ops | compile s | median step ms | images/s | '
           'GFLOP/step | GFLOP/s | % of peak | peak host MiB | device MiB |')
-    print('|---|---|---|---|---|---|---|---|---|---|')
+    print('|---|---|---|---|---|---|---|---|---|---|---|')
   basis, ratios = None, []
   for name in f.models:
     r = measure.benchmark_step(config_of(name), steps=f.steps, devices=devices(f))
@@ -101,14 +101,15 @@ def main(argv):
     if f.table:
       with open(f.table, 'a') as out:
         out.write(table_row(name, config_of(name), r, f.size) + '\n')
-    print(f"| {name} | {r['params_model']:,} + {r['params_disc']:,} | {r['compile_s']:.1f} | "
+    print(f"| {name} | {r['params_model']:,} + {r['params_disc']:,} | {r['hlo_ops']:,} | "
+          f"{r['compile_s']:.1f} | "
           f"{1000 * r['step_s']:.0f} | {r['frames_per_s']:.0f} | {r['gflop_per_step']:.2f} | "
           f"{r['gflop_per_s']:.1f} | {100 * r['peak_share']:.1f} | {r['peak_host_mib']:.0f} | "
           f"{r['device_mib']:.0f} |", flush=True)
     if f.torch and name == 'cnn2d':
       t = measure.benchmark_torch_step(config_of(name), steps=f.steps)
       flops = r['gflop_per_step'] / t['step_s']
-      print(f"| cnn2d, PyTorch {t['version']} eager ({t['threads']} threads) | same | - | "
+      print(f"| cnn2d, PyTorch {t['version']} eager ({t['threads']} threads) | same | - | - | "
             f"{1000 * t['step_s']:.0f} | {t['frames_per_s']:.0f} | {r['gflop_per_step']:.2f} | "
             f"{flops:.1f} | {100 * flops * 1e9 / r['peak_flops']:.1f} | "
             f"{t['peak_host_mib']:.0f} | - |", flush=True)

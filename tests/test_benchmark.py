@@ -16,7 +16,7 @@ def test_step_benchmark_reports_every_figure():
   config = tiny_config()
   r = measure.benchmark_step(config, steps=2, warmup=1, devices=jax.devices()[:1])
   for key in ('compile_s', 'step_s', 'frames_per_s', 'gflop_per_step', 'gflop_per_s',
-              'peak_host_mib', 'step_mib'):
+              'peak_host_mib', 'step_mib', 'hlo_ops'):
     assert r[key] > 0 and math.isfinite(r[key]), key
   assert r['frames_per_s'] * r['step_s'] == pytest.approx(8 + 4 * 2)  # 8 images, 4 clips of 2
   assert 0 < r['peak_share'] < 1 and 'FLOP/cycle' in r['peak_basis']

@@ -13,6 +13,7 @@ Taps: patch_embed (first-stage tokens, as a map), stage1..4, decoder, logits.
 from typing import Sequence
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 
 from vda_jax.models.convnet import normalise_pixels, resize_like, upsample_space
@@ -45,13 +46,14 @@ class OverlapPatchEmbed(nn.Module):
 
 
 def _attend(q, k, v, heads):
-  """Multi-head softmax attention: q (B, N, C), k/v (B, M, C) -> (B, N, C)."""
+  """Multi-head softmax attention: q (B, N, C), k/v (B, M, C) -> (B, N, C).
+
+  jax.nn.dot_product_attention: XLA's attention (softmax in fp32), or cuDNN's
+  fused flash-attention kernel on GPUs where the shapes and dtype allow it.
+  """
   b, n, c = q.shape
   split = lambda t: t.reshape(t.shape[0], t.shape[1], heads, c // heads)
-  q, k, v = split(q), split(k), split(v)
-  logits = jnp.einsum('bnhd,bmhd->bhnm', q, k) * (c // heads) ** -0.5
-  weights = nn.softmax(logits.astype(jnp.float32), axis=-1).astype(v.dtype)
-  return jnp.einsum('bhnm,bmhd->bnhd', weights, v).reshape(b, n, c)
+  return jax.nn.dot_product_attention(split(q), split(k), split(v)).reshape(b, n, c)
 
 
 class EfficientAttention(nn.Module):
