@@ -61,8 +61,8 @@ def main(argv):
     plots.curves_figure({'/'.join(map(str, k)): grid.run_dir(f.workdir, *k) for k in results},
                         f'{f.workdir}/curves.png')
   if f.analysis:
-    grid = grid.grid_configs(f.config, f.models, f.methods, seeds, f.set, f.arg, selected)
-    report = grid.analyse(grid, f.workdir)
+    configs = grid.grid_configs(f.config, f.models, f.methods, seeds, f.set, f.arg, selected)
+    report = grid.analyse(configs, f.workdir)
     with open(f'{f.workdir}/analysis.md', 'w') as out:
       out.write(report)
     print(report)

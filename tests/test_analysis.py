@@ -1,7 +1,6 @@
 """Gap analysis re-renders the test scenes; the domain probe separates what differs."""
 import jax
 import numpy as np
-import pytest
 
 from conftest import tiny_config
 from vda_jax import analysis

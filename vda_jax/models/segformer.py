@@ -10,7 +10,6 @@ convert key by key (see vda_jax/models/pretrained.py); the temporal layers are
 new and start from scratch.
 Taps: patch_embed (first-stage tokens, as a map), stage1..4, decoder, logits.
 """
-from typing import Sequence
 
 import flax.linen as nn
 import jax
