@@ -1,6 +1,9 @@
 """The gap table by hand (gaps, shares, CIs, image cost); reports and figures written."""
 import csv
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -92,3 +95,28 @@ def test_paired_tests_by_hand():
   assert row['ci_hi'] - row['diff'] == pytest.approx(4.3027 * 0.0057735 / np.sqrt(3), rel=1e-3)
   assert '| cnn2d | adversarial − source_only | video/mIoU | 3 | +0.033' in (
       grid.paired_table([row]))
+
+
+@pytest.mark.slow
+def test_experiment_script_trains_reports_analyses_and_then_skips_finished_runs(tmp_path, data_dir):
+  """scripts/experiment.py end to end on the tiny benchmark: the main job's path."""
+  tiny = {'data.data_dir': data_dir, 'data.image_size': 32, 'data.stored_clip_len': 4,
+          'data.num_train_images': 64, 'data.num_test_images': 16, 'data.num_val_images': 8,
+          'data.num_train_clips': 16, 'data.num_test_clips': 8, 'data.num_val_clips': 4,
+          'input.image_batch': 8, 'input.video_batch': 4, 'input.clip_len': 2, 'input.prefetch': 0,
+          'model.width': 8, 'train.steps': 10, 'train.eval_every': 10, 'train.checkpoint_every': 10,
+          'train.compile_cache_dir': '', 'eval.image_batch': 8, 'eval.clip_batch': 4,
+          'mesh.data': 1}
+  command = [sys.executable, 'scripts/experiment.py', f'--workdir={tmp_path}',
+             '--methods=source_only,adversarial,upper_bound', '--analysis',
+             *[f'--set={k}={v}' for k, v in tiny.items()]]
+  env = {**os.environ, 'JAX_COMPILATION_CACHE_DIR': os.environ.get(
+      'VDA_TEST_JAX_CACHE', '/tmp/vda_jax_test_xla_cache')}
+  first = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900, env=env)
+  assert first.returncode == 0, first.stderr[-3000:]
+  rows = (tmp_path / 'results.md').read_text().strip().splitlines()[2:]
+  assert [r.split(' | ')[1] for r in rows] == ['source_only', 'adversarial', 'upper_bound']
+  assert (tmp_path / 'analysis.md').exists() and (tmp_path / 'curves.png').exists()
+  again = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900, env=env)
+  assert again.returncode == 0, again.stderr[-3000:]
+  assert again.stdout.count('(finished)') == 3
