@@ -96,7 +96,8 @@ def test_presets_switch_the_video_domain():
 def test_search_space_lists_every_combination():
   module = load_config_module(CONFIG)
   adv = module.search_space('adversarial', 'segformer')
-  assert len(adv) == 8 and {c['adversarial.taps'] for c in adv} == {'patch_embed', 'stage4'}
+  assert len(adv) == 16 and {c['adversarial.taps'] for c in adv} == {'patch_embed', 'stage4'}
+  assert {c['optimizer.disc.lr'] for c in adv} == {2e-4, 2e-3}
   assert module.search_space('source_only', 'cnn2d') == [{}]
   for method in module.METHODS:  # every candidate is a valid config
     for fields in module.search_space(method, 'cnn2d'):

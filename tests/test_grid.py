@@ -120,3 +120,24 @@ def test_experiment_script_trains_reports_analyses_and_then_skips_finished_runs(
   again = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900, env=env)
   assert again.returncode == 0, again.stderr[-3000:]
   assert again.stdout.count('(finished)') == 3
+
+
+def test_a_run_of_another_config_is_never_reused(tmp_path):
+  """Changing a selected field or an override must not pick up the old run's scores."""
+  config_path = str(ROOT / 'configs' / 'embedded.py')
+  grid.run_grid(config_path, str(tmp_path), ['cnn2d'], ['adversarial'], [0],
+                overrides=['train.steps=3'], train_fn=fake_train)
+  run = grid.run_dir(str(tmp_path), 'cnn2d', 'adversarial', 0)
+  from vda_jax.train import checkpoint  # pylint: disable=g-import-not-at-top
+  module = grid.load_config_module(config_path)
+  checkpoint.save_config(grid.config_for(module, 'cnn2d', 'adversarial', 0,
+                                         overrides=['train.steps=3']), run)
+  with open(os.path.join(run, 'metrics.jsonl'), 'w') as f:
+    f.write(json.dumps({'step': 3, 'image/mIoU': 0.6, 'video/mIoU': 0.3, 'video/J&F': 0.4}) + '\n')
+  again = grid.run_grid(config_path, str(tmp_path), ['cnn2d'], ['adversarial'], [0],
+                        overrides=['train.steps=3', 'train.compile_cache_dir=/elsewhere'],
+                        train_fn=fake_train)
+  assert again[('cnn2d', 'adversarial', 0)]['video/mIoU'] == 0.3  # logged, not retrained (0.36)
+  with pytest.raises(ValueError, match=r'adversarial.weight: saved 0.1, now 0.3'):
+    grid.run_grid(config_path, str(tmp_path), ['cnn2d'], ['adversarial'], [0],
+                  overrides=['train.steps=3', 'adversarial.weight=0.3'], train_fn=fake_train)

@@ -15,6 +15,7 @@ from scipy import stats
 from vda_jax import analysis
 from vda_jax.config_arg import apply_overrides, load_config_module
 from vda_jax.data import datasets
+from vda_jax.train import checkpoint
 from vda_jax.train.experiment import Experiment
 from vda_jax.train.loop import train_and_evaluate
 from vda_jax.train.metrics_writer import read_metrics
@@ -61,7 +62,7 @@ def run_grid(config_path, workdir, models, methods, seeds, overrides=(), train_f
   for key, config in grid_configs(config_path, models, methods, seeds, overrides, arg,
                                   selected).items():
     path = run_dir(workdir, *key)
-    results[key] = finished_results(path, config.train.steps)
+    results[key] = finished_results(path, config)
     print(f'== {" ".join(map(str, key))} -> {path}' + (' (finished)' if results[key] else ''),
           flush=True)
     if results[key] is None:
@@ -69,11 +70,14 @@ def run_grid(config_path, workdir, models, methods, seeds, overrides=(), train_f
   return results
 
 
-def finished_results(workdir, steps):
-  """The eval a run logged at its last step (`steps`), or None if it has not finished."""
+def finished_results(workdir, config):
+  """The eval a run of `config` logged at its last step, or None if it has not finished;
+  ValueError if workdir holds a run of another config."""
   if not os.path.exists(os.path.join(workdir, 'metrics.jsonl')):
     return None
-  final = [r for r in read_metrics(workdir) if r['step'] == steps and 'video/mIoU' in r]
+  checkpoint.check_same_config(config, workdir)
+  final = [r for r in read_metrics(workdir)
+           if r['step'] == config.train.steps and 'video/mIoU' in r]
   return {k: v for k, v in final[-1].items() if k != 'step'} if final else None
 
 

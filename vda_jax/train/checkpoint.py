@@ -71,6 +71,37 @@ def save_config(config, workdir):
     tmp.replace(path / 'config.json')  # never a half-written config.json
 
 
+# Where a run's files live or how it is watched, not what it computes: these may change on resume.
+RESUMABLE_FIELDS = ('data.data_dir', 'train.compile_cache_dir', 'train.profile_steps')
+
+
+def _flat(tree, prefix=''):
+  out = {}
+  for key, value in tree.items():
+    if isinstance(value, dict):
+      out.update(_flat(value, f'{prefix}{key}.'))
+    else:
+      out[f'{prefix}{key}'] = value
+  return out
+
+
+def check_same_config(config, workdir):
+  """Raises ValueError if workdir holds a run made from another config, so that its
+  checkpoints or final scores are never taken for this config's (a changed search space,
+  selection or override would otherwise silently reuse them). Fields the saved config
+  lacks (added to the library since) and RESUMABLE_FIELDS are not compared."""
+  path = workdir_path(workdir) / 'config.json'
+  if not path.exists():
+    return
+  saved = _flat(json.loads(path.read_text()))
+  now = _flat(json.loads(config.to_json_best_effort()))
+  diff = [f'{k}: saved {saved[k]!r}, now {now[k]!r}' for k in sorted(saved.keys() & now.keys())
+          if k not in RESUMABLE_FIELDS and saved[k] != now[k]]
+  if diff:
+    raise ValueError(f'{path} was written by a run with another config ({"; ".join(diff)}); '
+                     'use another workdir, or delete this one to start over')
+
+
 def load_config(workdir) -> ml_collections.ConfigDict:
   """The locked ConfigDict a run saved in workdir/config.json."""
   path = workdir_path(workdir) / 'config.json'

@@ -41,6 +41,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   started = time.perf_counter()
   exp = Experiment.from_config(config, devices)
   sources = datasets.load_sources(config.data)
+  checkpoint.check_same_config(config, workdir)
   checkpoint.save_config(config, workdir)
   iterator = train_iterator(config, sources)
   manager = checkpoint.manager(workdir, config.train.keep_checkpoints)
