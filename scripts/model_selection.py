@@ -1,36 +1,5 @@
-r"""Model selection: trains every candidate of each method's search space (config
-file's `search_space`) with seed 0, scores it on the held-out val splits only,
-and picks one per method by the oracle (labeled videos/val) and by Deep Embedded
-Validation (no video labels); reports how well DEV ranks the candidates
-(Spearman's rho against the oracle). Test splits are never read.
-
-  python scripts/model_selection.py --workdir=runs/select_photometric --arg=preset=photometric \
-      --models=cnn2d --methods=adversarial,clustered,paper
-
-Writes selection.json (what scripts/experiment.py --selection reads) and
-selection.md. Re-running skips finished candidates.
-"""
-from absl import app, flags, logging
-
-from vda_jax import selection
-
-flags.DEFINE_string('config', 'configs/embedded.py', 'Config file with get_config and search_space.')
-flags.DEFINE_string('workdir', 'runs/select', 'One sub-directory per candidate goes here.')
-flags.DEFINE_list('models', ['cnn2d'], 'Values of the model= config arg.')
-flags.DEFINE_list('methods', ['adversarial', 'clustered', 'paper'], 'Methods to select for.')
-flags.DEFINE_string('arg', '', "Extra config args, e.g. 'preset=photometric'.")
-flags.DEFINE_multi_string('set', [], 'Override applied to every candidate.')
-
-
-def main(argv):
-  del argv
-  if not flags.FLAGS['verbosity'].present:
-    logging.set_verbosity(logging.WARNING)
-  f = flags.FLAGS
-  rows = selection.run_selection(f.config, f.workdir, f.models, f.methods, f.arg, f.set)
-  print(selection.write_selection(rows, f.workdir))
-  print(f'(written to {f.workdir}/selection.json and selection.md)')
-
+"""`vda-select` in a checkout; see vda_jax/commands/select.py."""
+from vda_jax.commands import select
 
 if __name__ == '__main__':
-  app.run(main)
+  select.run()

@@ -16,7 +16,7 @@ def fake_train(config, workdir):
   video = {'source_only': [0.30, 0.34], 'adversarial': [0.36, 0.38], 'upper_bound': [0.5, 0.5]}
   return {'image/mIoU': 0.62 if config.method == 'source_only' else 0.6,
           'video/mIoU': video[config.method][config.seed],
-          'video/J&F': 0.4 if config.model.name == 'cnn2d' else 0.1}
+          'video/J&F-foreground': 0.4 if config.model.name == 'cnn2d' else 0.1}
 
 
 def test_grid_table_by_hand(tmp_path):
@@ -40,7 +40,7 @@ def test_grid_table_by_hand(tmp_path):
   assert adv['image_cost'] == pytest.approx(0.02)
   assert adv['to_upper_bound'] == pytest.approx(0.13)
   assert rows[('segformer', 'upper_bound')]['closable'] == pytest.approx(1.0)
-  assert rows[('segformer', 'upper_bound')]['video/J&F'] == pytest.approx(0.1)
+  assert rows[('segformer', 'upper_bound')]['video/J&F-foreground'] == pytest.approx(0.1)
   grid.write_reports(list(rows.values()), results, str(tmp_path))
   table = (tmp_path / 'results.md').read_text()
   assert ('| cnn2d | adversarial | 2 | 0.600 (0.600–0.600) | 0.370 (0.243–0.497) | — | '
@@ -50,7 +50,8 @@ def test_grid_table_by_hand(tmp_path):
 
 
 def test_one_seed_shows_the_runs_bootstrap_ci_and_no_reference_runs_give_dashes():
-  results = {('cnn2d', 'adversarial', 0): {'image/mIoU': 0.6, 'video/mIoU': 0.3, 'video/J&F': 0.4,
+  results = {('cnn2d', 'adversarial', 0): {'image/mIoU': 0.6, 'video/mIoU': 0.3,
+                                           'video/J&F-foreground': 0.4,
                                            'video/mIoU-ci_lo': 0.25, 'video/mIoU-ci_hi': 0.33}}
   row, = grid.summarise(results)
   assert np.isnan(row['video/mIoU std'])
@@ -133,7 +134,8 @@ def test_a_run_of_another_config_is_never_reused(tmp_path):
   checkpoint.save_config(grid.config_for(module, 'cnn2d', 'adversarial', 0,
                                          overrides=['train.steps=3']), run)
   with open(os.path.join(run, 'metrics.jsonl'), 'w') as f:
-    f.write(json.dumps({'step': 3, 'image/mIoU': 0.6, 'video/mIoU': 0.3, 'video/J&F': 0.4}) + '\n')
+    f.write(json.dumps({'step': 3, 'image/mIoU': 0.6, 'video/mIoU': 0.3,
+                        'video/J&F-foreground': 0.4}) + '\n')
   again = grid.run_grid(config_path, str(tmp_path), ['cnn2d'], ['adversarial'], [0],
                         overrides=['train.steps=3', 'train.compile_cache_dir=/elsewhere'],
                         train_fn=fake_train)

@@ -1,5 +1,6 @@
 """Converted MiT checkpoints reproduce the source network; bad files are clear errors."""
 import os
+import re
 import subprocess
 import sys
 
@@ -16,6 +17,58 @@ from vda_jax.models.taps import apply_with_taps
 from vda_jax.train.experiment import Experiment
 
 
+def convert(source, npz):
+  subprocess.run([sys.executable, str(ROOT / 'scripts' / 'convert_mit_weights.py'),
+                  f'--input={source}', f'--output={npz}'], check=True, capture_output=True,
+                 env={**os.environ, 'PYTHONPATH': str(ROOT)})
+
+
+def hugging_face_names(state_dict):
+  """NVlabs' MiT names -> Hugging Face's, renamed the way transformers'
+  convert_segformer_original_to_pytorch.py does it (k and v split, a classifier added)."""
+  out = {}
+  for key, value in state_dict.items():
+    key = 'segformer.encoder.' + key
+    key = re.sub(r'patch_embed(\d)', lambda m: f'patch_embeddings.{int(m[1]) - 1}', key)
+    key = key.replace('norm', 'layer_norm')
+    key = re.sub(r'encoder\.layer_norm(\d)', lambda m: f'encoder.layer_norm.{int(m[1]) - 1}', key)
+    key = key.replace('layer_norm1', 'layer_norm_1').replace('layer_norm2', 'layer_norm_2')
+    key = re.sub(r'block(\d)', lambda m: f'block.{int(m[1]) - 1}', key)
+    key = key.replace('attn.q', 'attention.self.query').replace('attn.proj', 'attention.output.dense')
+    key = key.replace('attn', 'attention.self').replace('fc1', 'dense1').replace('fc2', 'dense2')
+    if '.kv.' in key:
+      half = len(value) // 2
+      out[key.replace('.kv.', '.key.')], out[key.replace('.kv.', '.value.')] = value[:half], value[half:]
+    else:
+      out[key] = value
+  out['classifier.weight'] = np.zeros((1000, value.shape[-1]), np.float32)
+  return out
+
+
+def test_safetensors_in_nvlabs_and_hugging_face_names_convert_like_the_pth(tmp_path):
+  torch = pytest.importorskip('torch')
+  from safetensors.numpy import save_file  # pylint: disable=g-import-not-at-top
+  import torch_mit  # pylint: disable=g-import-not-at-top
+  s = SIZES['nano']
+  torch.manual_seed(1)
+  source = torch_mit.MixVisionTransformer(s['dims'], s['heads'], s['depths'], s['sr_ratios'])
+  state = {k: v.numpy() for k, v in source.state_dict().items()}
+  torch.save(source.state_dict(), tmp_path / 'mit.pth')
+  save_file(state, tmp_path / 'nvlabs.safetensors')
+  hf = hugging_face_names(state)
+  assert 'segformer.encoder.block.0.0.attention.self.key.weight' in hf
+  save_file(hf, tmp_path / 'hf.safetensors')
+  for name in ('mit.pth', 'nvlabs.safetensors', 'hf.safetensors'):
+    convert(tmp_path / name, tmp_path / f'{name}.npz')
+  with np.load(tmp_path / 'mit.pth.npz') as reference:
+    reference = dict(reference)
+  for name in ('nvlabs.safetensors', 'hf.safetensors'):
+    with np.load(tmp_path / f'{name}.npz') as got:
+      assert sorted(got) == sorted(reference), name
+      for key, value in reference.items():
+        np.testing.assert_array_equal(got[key], value, err_msg=f'{name}: {key}')
+
+
 @pytest.mark.parametrize('size', ['nano', 'b0'])
 def test_converted_mit_checkpoint_reproduces_the_pytorch_network(tmp_path, size):
   torch = pytest.importorskip('torch')
@@ -28,9 +81,7 @@ def test_converted_mit_checkpoint_reproduces_the_pytorch_network(tmp_path, size)
   checkpoint = tmp_path / f'mit_{size}.pth'
   torch.save({'state_dict': source.state_dict()}, checkpoint)
   npz = tmp_path / f'mit_{size}.npz'
-  subprocess.run([sys.executable, str(ROOT / 'scripts' / 'convert_mit_weights.py'),
-                  f'--input={checkpoint}', f'--output={npz}'], check=True, capture_output=True,
-                 env={**os.environ, 'PYTHONPATH': str(ROOT)})
+  convert(checkpoint, npz)
 
   model = build_model({'name': 'segformer', 'size': size}, num_classes=5)
   pixels = np.random.default_rng(0).integers(0, 256, (2, 64, 64, 3), np.uint8)

@@ -80,10 +80,11 @@ def real_run(tmp_path_factory, data_dir):
 @needs_shared
 def test_real_data_run_reports_davis_scores(real_run):
   workdir, results = real_run
-  for key in ('image/mIoU', 'video/mIoU', 'video/J', 'video/F', 'video/J&F', 'video/J-recall',
-              'video/J-decay', 'video/F-recall', 'video/F-decay', 'video/IoU/object'):
+  for key in ('image/mIoU', 'video/mIoU', 'video/IoU/object', *(
+      f'video/{m}-foreground' for m in ('J', 'F', 'J&F', 'J-recall', 'J-decay', 'F-recall',
+                                        'F-decay'))):
     assert np.isfinite(results[key]), key
-  assert 0 <= results['video/J&F'] <= 1
+  assert 0 <= results['video/J&F-foreground'] <= 1
   assert checkpoint.load_config(workdir).data.train_images == 'coco/train:2,voc/full:1'
 
 

@@ -52,7 +52,7 @@ def test_candidates_are_scored_on_the_val_splits_only():
   from conftest import ROOT
   configs = selection.candidate_configs(str(ROOT / 'configs' / 'embedded.py'), ['cnn2d'],
                                         ['source_only', 'adversarial'], arg='preset=photometric')
-  assert len(configs) == 1 + 8
+  assert len(configs) == 1 + 16
   for (model, method, i), (fields, config) in configs.items():
     assert config.eval.split == 'val' and config.data.preset == 'photometric'
     for field, value in fields.items():

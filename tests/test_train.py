@@ -50,7 +50,8 @@ def test_short_run_learns_more_than_the_label_prior_and_reports_every_metric(
     assert key in rows[-1]
   assert all(0 <= r['data_wait_share'] < 1 for r in rows)
   assert 0.0 < rows[-1]['grl_lambda'] <= 1.0
-  for key in ('image/mIoU', 'video/mIoU', 'video/J', 'video/F', 'video/J&F', 'image/IoU/disk'):
+  for key in ('image/mIoU', 'video/mIoU', 'video/J-foreground', 'video/F-foreground',
+              'video/J&F-foreground', 'image/IoU/disk'):
     assert 0.0 <= results[key] <= 1.0, key
   # What a start costs is logged once; the profiled window left a trace for TensorBoard.
   first_step, = [r for r in read_metrics(str(tmp_path)) if 'seconds_to_first_step' in r]

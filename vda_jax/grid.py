@@ -81,7 +81,7 @@ def finished_results(workdir, config):
   return {k: v for k, v in final[-1].items() if k != 'step'} if final else None
 
 
-COLUMNS = ('image/mIoU', 'image/mIoU-fg', 'video/mIoU', 'video/mIoU-fg', 'video/J&F')
+COLUMNS = ('image/mIoU', 'image/mIoU-fg', 'video/mIoU', 'video/mIoU-fg', 'video/J&F-foreground')
 
 
 def mean_ci(values, level=0.95):
@@ -145,12 +145,14 @@ def markdown_table(rows):
     lo, hi = row[c + ' ci_lo'], row[c + ' ci_hi']
     return f'{row[c]:.3f}' + ('' if np.isnan(lo) else f' ({lo:.3f}–{hi:.3f})')
   opt = lambda v, f: '—' if np.isnan(v) else f.format(v)
-  lines = ['| model | method | seeds | image mIoU | video mIoU | video mIoU-fg | video J&F '
+  lines = ['| model | method | seeds | image mIoU | video mIoU | video mIoU-fg '
+           '| video J&F (foreground) '
            '| image cost | gap to src image | share of gap | share of closable gap |',
            '|---|---|---|---|---|---|---|---|---|---|---|']
   for r in rows:
     lines.append(f"| {r['model']} | {r['method']} | {r['seeds']} | {cell(r, 'image/mIoU')} | "
-                 f"{cell(r, 'video/mIoU')} | {cell(r, 'video/mIoU-fg')} | {cell(r, 'video/J&F')} | "
+                 f"{cell(r, 'video/mIoU')} | {cell(r, 'video/mIoU-fg')} | "
+                 f"{cell(r, 'video/J&F-foreground')} | "
                  f"{opt(r['image_cost'], '{:+.3f}')} | {opt(r['gap'], '{:.3f}')} | "
                  f"{opt(100 * r['recovered'], '{:.1f}%')} | {opt(100 * r['closable'], '{:.1f}%')} |")
   return '\n'.join(lines)

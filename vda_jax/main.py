@@ -1,6 +1,7 @@
 """Trains one configuration.
 
-  python -m vda_jax.main --config=configs/embedded.py:method=adversarial --workdir=runs/adv
+  vda-train --config=configs/embedded.py:method=adversarial --workdir=runs/adv
+  (or python -m vda_jax.main ...; --config=embedded:... finds the packaged config)
 
 On several hosts every process runs the same command (see train/distributed.py
 and scripts/launch_*.sh); a preempted run (SIGTERM) saves and exits, and the
@@ -8,10 +9,11 @@ same command resumes it.
 """
 import json
 
-from absl import app, flags, logging
+from absl import flags, logging
 import jax
 from ml_collections import config_flags
 
+from vda_jax import commands
 from vda_jax.train import distributed
 from vda_jax.train.loop import train_and_evaluate
 
@@ -32,5 +34,9 @@ def main(argv):
     print(json.dumps(results, indent=1, sort_keys=True))
 
 
+def run():
+  commands.run(main)
+
+
 if __name__ == '__main__':
-  app.run(main)
+  run()

@@ -13,7 +13,8 @@ def results_figure(rows, path):
   """Grouped bars per (model, method): image mIoU, video mIoU, video J&F; error bars
   are 95% CIs over seeds, drawn only where a row has more than one seed."""
   labels = [f"{r['model']}\n{r['method']}" for r in rows]
-  columns = [('image/mIoU', 'image mIoU'), ('video/mIoU', 'video mIoU'), ('video/J&F', 'video J&F')]
+  columns = [('image/mIoU', 'image mIoU'), ('video/mIoU', 'video mIoU'),
+             ('video/J&F-foreground', 'video J&F (foreground)')]
   x = np.arange(len(rows))
   width = 0.8 / len(columns)
   fig, ax = plt.subplots(figsize=(max(6, 1.1 * len(rows)), 4))

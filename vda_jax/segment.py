@@ -1,13 +1,14 @@
 r"""Segments a video file or a folder of frames with a trained run.
 
-  python -m vda_jax.segment --checkpoint=runs/adv --input=clip.mp4 --output=out/clip
-  python -m vda_jax.segment --checkpoint=runs/adv --input=DAVIS/JPEGImages/480p/blackswan \
+  vda-segment --checkpoint=runs/adv --input=clip.mp4 --output=out/clip
+  vda-segment --checkpoint=runs/adv --input=DAVIS/JPEGImages/480p/blackswan \
       --ground_truth=DAVIS/Annotations/480p/blackswan --output=out/blackswan
 
 Writes OUTPUT/masks/<frame>.png (DAVIS palette PNGs at the input's resolution:
 0 = background, k = class k), OUTPUT/overlay.mp4 (or .gif) and, with ground
 truth, OUTPUT/scores.json (per-frame J and F, and J/F mean, recall, decay and
-J&F under the DAVIS protocol: first and last frame not scored). Frames stream
+J&F under the DAVIS-2016 protocol: masks binarised (value > 0, so several
+objects count as one), first and last frame not scored). Frames stream
 through in batches, so memory does not grow with the video's length.
 Everything is written to OUTPUT.incomplete and renamed to OUTPUT only when
 it all succeeded; an existing OUTPUT is never touched.
@@ -17,7 +18,7 @@ import json
 import os
 import shutil
 
-from absl import app, flags, logging
+from absl import flags, logging
 import cv2
 import jax
 import numpy as np
@@ -176,8 +177,14 @@ def main(argv):
     print(json.dumps({k: v for k, v in scores.items() if k != 'per_frame'}, indent=1))
 
 
-def define_flags():
-  # Defined only when run as a program: `import vda_jax` imports this module too.
+def run():
+  # Flags are defined only when run as a program: `import vda_jax` imports this module too.
+  from vda_jax import commands  # pylint: disable=g-import-not-at-top
+  _define_flags()
+  commands.run(main)
+
+
+def _define_flags():
   flags.DEFINE_string('checkpoint', None, 'Workdir of a training run (config.json + checkpoints/).')
   flags.DEFINE_string('input', None, 'A video file or a folder of frame images.')
   flags.DEFINE_string('output', None, 'New folder for masks/, overlay and scores.json.')
@@ -188,5 +195,4 @@ def define_flags():
 
 
 if __name__ == '__main__':
-  define_flags()
-  app.run(main)
+  run()

@@ -154,7 +154,8 @@ def run_selection(config_path, workdir, models, methods, arg='', overrides=(), t
     dev = dev_score(exp.model, params, datasets.load_sources(config.data), config)
     rows.append({'model': model, 'method': method, 'candidate': i, 'fields': fields,
                  'val/mIoU': results['video/mIoU'], 'val/mIoU-fg': results['video/mIoU-fg'],
-                 'val/J&F': results['video/J&F'], 'val/image_mIoU': results['image/mIoU'], **dev})
+                 'val/J&F-foreground': results['video/J&F-foreground'],
+                 'val/image_mIoU': results['image/mIoU'], **dev})
   return rows
 
 

@@ -2,8 +2,10 @@
 
 Frames are RGB uint8 (H, W, 3); masks are uint8 (H, W) of raw PNG values
 (palette indices for palette PNGs). Video files are decoded with OpenCV
-(FFmpeg backend) one frame at a time, so a long video never sits in memory.
+(FFmpeg backend) one frame at a time, so a long video never sits in memory; a
+video is whatever decodes, whatever frame count its header declares.
 """
+import logging
 import os
 
 import cv2
@@ -92,12 +94,14 @@ def list_files(folder, suffixes, what):
 
 
 def video_frames(path):
-  """Yields the RGB frames of a video file; errors if it is unreadable or truncated."""
+  """Yields the RGB frames of a video file; errors if it cannot be opened or decodes to
+  nothing. The frame count a container declares is an estimate (variable frame rate,
+  trimmed streams, containers without an index), so a different count only warns."""
   capture = cv2.VideoCapture(path)
   try:
     if not capture.isOpened():
       raise DataError(f'{path}: cannot open as a video (missing, corrupt or unsupported codec)')
-    expected = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+    declared = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
     count = 0
     while True:
       ok, frame = capture.read()
@@ -107,10 +111,10 @@ def video_frames(path):
       yield cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
     if count == 0:
       raise DataError(f'{path}: no decodable frames (corrupt or empty video)')
-    # Containers store a frame count; decoding fewer means the data was cut off.
-    if expected > 0 and count < expected:
-      raise DataError(f'{path}: truncated or corrupt, decoded {count} of the '
-                      f'{expected} frames its header declares')
+    if declared > 0 and count != declared:
+      logging.warning('%s: decoded %d frames, its header declares %d (variable frame rate, a '
+                      'trimmed stream, or a file cut short); using the %d decoded', path, count,
+                      declared, count)
   finally:
     capture.release()
 

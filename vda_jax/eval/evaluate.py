@@ -10,7 +10,8 @@ def evaluate_split(predict, params, source, kind, *, sharding, class_names, batc
                    size, clip_len, skip_first_last=True):
   """Scores one split: '{image,video}/mIoU', foreground mIoU ('mIoU-fg', without
   background) and per-class IoU; for videos the class-agnostic foreground J, F
-  (mean, recall, decay) and J&F, per sequence and then averaged (DAVIS).
+  (mean, recall, decay) and J&F, per sequence and then averaged (DAVIS), named
+  'video/J&F-foreground' etc.: all objects of a frame are one mask.
   `skip_first_last` drops each sequence's first and last frame from J and F, as
   the DAVIS toolkit does. 'X-ci_lo' / 'X-ci_hi' bound a 95% bootstrap CI of X
   over the split's images or clips."""
@@ -56,10 +57,14 @@ def evaluate_split(predict, params, source, kind, *, sharding, class_names, batc
   results.update({f'{prefix}/IoU/{c}': float(v)
                   for c, v in zip(class_names, metrics.iou_per_class(total))})
   if per_sequence is not None:
-    results.update({f'video/{m}': v for m, v in metrics.davis_scores(per_sequence).items()})
+    # '-foreground': every object is one mask. That is DAVIS-2016's protocol (one object
+    # per sequence); on multi-object data (DAVIS-2017, FBMS) it is not the per-object
+    # leaderboard score, and the name says so.
+    results.update({f'video/{m}-foreground': v
+                    for m, v in metrics.davis_scores(per_sequence).items()})
     jf = [0.5 * (np.mean(j) + np.mean(f)) for j, f in zip(per_sequence['J'], per_sequence['F'])]
     lo, hi = metrics.bootstrap_ci(jf, np.mean)
-    results.update({'video/J&F-ci_lo': lo, 'video/J&F-ci_hi': hi})
+    results.update({'video/J&F-foreground-ci_lo': lo, 'video/J&F-foreground-ci_hi': hi})
   return results
 
 

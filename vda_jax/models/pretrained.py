@@ -2,8 +2,8 @@
 
 Weights live in .npz files keyed by '/'-joined Flax param paths (the layout
 `save_npz` writes), so loading needs neither PyTorch nor the original code.
-`scripts/convert_mit_weights.py` makes one from an official MiT (SegFormer
-ImageNet) checkpoint.
+`vda-convert-mit` makes one from an MiT (SegFormer ImageNet) checkpoint: NVlabs'
+.pth, or a .safetensors in NVlabs' or Hugging Face's parameter names.
 """
 import re
 
@@ -11,15 +11,74 @@ import flax
 import numpy as np
 
 
+# Hugging Face's SegFormer names -> NVlabs' (the inverse of transformers'
+# convert_segformer_original_to_pytorch.py); key/value are joined into kv below.
+_HF_RENAMES = (
+    (r'^patch_embeddings\.(\d+)\.layer_norm\.', lambda m: f'patch_embed{int(m[1]) + 1}.norm.'),
+    (r'^patch_embeddings\.(\d+)\.', lambda m: f'patch_embed{int(m[1]) + 1}.'),
+    (r'^block\.(\d+)\.', lambda m: f'block{int(m[1]) + 1}.'),
+    (r'^layer_norm\.(\d+)\.', lambda m: f'norm{int(m[1]) + 1}.'),
+    (r'\.layer_norm_1\.', '.norm1.'),
+    (r'\.layer_norm_2\.', '.norm2.'),
+    (r'\.attention\.self\.query\.', '.attn.q.'),
+    (r'\.attention\.self\.layer_norm\.', '.attn.norm.'),
+    (r'\.attention\.self\.sr\.', '.attn.sr.'),
+    (r'\.attention\.output\.dense\.', '.attn.proj.'),
+    (r'\.mlp\.dense1\.', '.mlp.fc1.'),
+    (r'\.mlp\.dense2\.', '.mlp.fc2.'),
+)
+_HF_PREFIX = re.compile(r'^(segformer\.)?encoder\.')
+
+
+def nvlabs_names(state_dict):
+  """An MiT state_dict in NVlabs' names, given NVlabs' or Hugging Face's
+  (`[segformer.]encoder.block.0.0.attention.self.query.weight`, ...; heads dropped)."""
+  if not any('patch_embeddings.' in k for k in state_dict):
+    return dict(state_dict)
+  out, kv = {}, {}
+  for key, value in state_dict.items():
+    if not _HF_PREFIX.match(key):
+      continue  # classifier / decode_head
+    key = _HF_PREFIX.sub('', key)
+    for pattern, repl in _HF_RENAMES:
+      key = re.sub(pattern, repl, key)
+    m = re.fullmatch(r'(.*)\.attention\.self\.(key|value)\.(weight|bias)', key)
+    if m:
+      kv.setdefault((m[1], m[3]), {})[m[2]] = value
+    else:
+      out[key] = value
+  for (block, leaf), parts in kv.items():
+    if set(parts) != {'key', 'value'}:
+      raise ValueError(f'{block}: attention {leaf} has {sorted(parts)}, expected key and value')
+    out[f'{block}.attn.kv.{leaf}'] = np.concatenate([parts['key'], parts['value']], axis=0)
+  return out
+
+
+def read_state_dict(path):
+  """name -> array of a .safetensors (no PyTorch needed) or a PyTorch .pth/.bin
+  (a state_dict, or a dict holding one under 'state_dict')."""
+  if str(path).endswith('.safetensors'):
+    from safetensors.numpy import load_file  # pylint: disable=g-import-not-at-top
+    return load_file(path)
+  try:
+    import torch  # pylint: disable=g-import-not-at-top
+  except ImportError:
+    raise ValueError(f'{path}: reading a PyTorch checkpoint needs torch '
+                     "(pip install 'vda_jax[torch]'), or convert it to .safetensors") from None
+  checkpoint = torch.load(path, map_location='cpu', weights_only=True)
+  return {k: v.float().numpy() for k, v in checkpoint.get('state_dict', checkpoint).items()}
+
+
 def mit_params_from_torch(state_dict):
-  """Official MiT state_dict (name -> array) -> SegFormer encoder params.
+  """MiT state_dict (name -> array, NVlabs' or Hugging Face's names) -> SegFormer
+  encoder params.
 
   Linear (out, in) -> kernel (in, out); Conv2d (out, in/groups, kh, kw) ->
   (kh, kw, in/groups, out); LayerNorm weight -> scale. The classification
   head (`head.*`) has no counterpart and is skipped.
   """
   params = {}
-  for key, value in state_dict.items():
+  for key, value in nvlabs_names(state_dict).items():
     value = np.asarray(value, np.float32)
     if key.startswith('head.'):
       continue

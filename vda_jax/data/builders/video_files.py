@@ -5,8 +5,9 @@
 Each video is decoded frame by frame, resized so its longer side is at most
 `max_size`, and cut into records of `chunk_len` consecutive frames (a video
 shorter than that is one shorter record), so memory stays bounded by one
-chunk however long the video. A corrupt or truncated file stops the build
-with its name; nothing of that build is kept.
+chunk however long the video. A file that cannot be opened or decodes to no
+frame stops the build with its name (nothing of that build is kept); one that
+decodes to another frame count than its header declares is used, with a warning.
 """
 import os
 

@@ -1,0 +1,81 @@
+"""The command-line programs, installed as console scripts (pyproject.toml):
+
+  vda-train        vda_jax.main                   one training run
+  vda-segment      vda_jax.segment                segment a video with a trained run
+  vda-experiment   vda_jax.commands.experiment    a grid of runs and its report
+  vda-select       vda_jax.commands.select        model selection (oracle and DEV)
+  vda-convert-mit  vda_jax.commands.convert_mit   MiT weights (.pth/.safetensors) -> .npz
+
+`--config=` takes a config file's path, or the name of a packaged one
+(`embedded`, `configs/real.py`, ...) so an installed vda_jax needs no checkout.
+Bad input (a missing file, a bad flag, config field or data layout) is one
+line on stderr naming the problem and exit status 2; VDA_TRACEBACK=1 shows
+the traceback instead.
+"""
+import os
+import pathlib
+import sys
+
+from absl import app, flags
+
+# Input errors: DataError (bad data) is a ValueError; KeyError is a config field
+# that does not exist.
+BAD_INPUT = (ValueError, KeyError, OSError)
+# vda_jax/configs: the repository's configs/ (a link in a checkout, a copy when installed).
+CONFIGS = pathlib.Path(__file__).resolve().parent.parent / 'configs'
+
+
+def config_path(spec: str) -> str:
+  """'PATH[:args]' with PATH a file that exists: as given, else the packaged config of
+  that name ('embedded', 'configs/real.py', 'vda_jax/configs/pod.py', ...)."""
+  path, colon, arg = spec.partition(':')
+  if os.path.isfile(path):
+    return spec
+  name = pathlib.Path(path).name
+  packaged = CONFIGS / (name if name.endswith('.py') else f'{name}.py')
+  if packaged.is_file():
+    return str(packaged) + colon + arg
+  known = sorted(p.stem for p in CONFIGS.glob('*.py') if not p.stem.startswith('_'))
+  raise FileNotFoundError(f'--config={spec}: {path} is not a file, nor a packaged config '
+                          f'(known: {", ".join(known)})')
+
+
+def _fail(prog, error):
+  # A KeyError's str() is its repr; ml_collections wraps one in an AttributeError for
+  # a --config.x.y override of a field that is not there.
+  prefix = 'no such config field: ' if isinstance(error, AttributeError) else ''
+  while isinstance(error, (KeyError, AttributeError)) and error.args:
+    error = error.args[0]
+  message = prefix + str(error)
+  lines = message.strip().splitlines() or ['']
+  if any(line.startswith('Traceback') for line in lines):
+    # ml_collections quotes the config file's traceback: its first and last lines say it all.
+    lines = [lines[0].split('Traceback')[0], lines[-1]]
+  print(f'{prog}: error: {" ".join(" ".join(lines).split())}', file=sys.stderr)
+  sys.exit(2)
+
+
+def run(main):
+  """absl's app.run(main) with packaged configs, one-line errors and exit status 2."""
+  prog = os.path.basename(sys.argv[0])
+  debug = bool(os.environ.get('VDA_TRACEBACK'))
+  try:
+    argv = [f'--config={config_path(a[len("--config="):])}' if a.startswith('--config=') else a
+            for a in sys.argv]
+  except FileNotFoundError as e:
+    _fail(prog, e)
+
+  def parse(args):
+    try:
+      return flags.FLAGS(args)
+    except (flags.Error, AttributeError) as e:
+      if debug:
+        raise
+      _fail(prog, e)
+
+  try:
+    app.run(main, argv=argv, flags_parser=parse)
+  except BAD_INPUT as e:
+    if debug:
+      raise
+    _fail(prog, e)

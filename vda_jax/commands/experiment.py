@@ -1,0 +1,80 @@
+r"""Trains a grid (models x methods x seeds) on one config; writes the results table,
+the gap analysis, the domain probe and plots.
+
+The small SegFormer grid of docs/results.md (about 30 minutes on a 2-core CPU):
+  vda-experiment --workdir=runs/grid --models=segformer \
+      --methods=source_only,adversarial,clustered,upper_bound --seeds=0,1,2 \
+      --set train.steps=300 --analysis
+The full grid (hours on CPU):
+  vda-experiment --workdir=runs/full --models=cnn2d,cnn3d,segformer,segformer_st \
+      --methods=source_only,adversarial,clustered,adaptsegnet,minent,cdan,upper_bound \
+      --seeds=0,1,2 --analysis
+
+The verdict grid on the photometric preset, each method with the fields DEV chose
+(vda-select), 5 seeds (hours on CPU):
+  vda-experiment --workdir=runs/verdict_photometric --arg=preset=photometric \
+      --models=cnn2d,segformer --seeds=0,1,2,3,4 \
+      --methods=source_only,adversarial,clustered,paper,adaptsegnet,minent,cdan,upper_bound \
+      --selection=runs/select_photometric/selection.json --selector=dev
+
+`python scripts/experiment.py` is the same program in a checkout. Re-running with
+the same workdir skips finished runs (their logged final scores
+are used) and resumes unfinished ones from their last checkpoint.
+"""
+from absl import flags, logging
+
+from vda_jax import commands, grid
+
+flags.DEFINE_string('config', 'embedded', 'Config file with get_config(arg), or a packaged '
+                    "config's name.")
+flags.DEFINE_string('workdir', 'runs/default', 'One sub-directory per run goes here.')
+flags.DEFINE_list('models', ['cnn2d'], 'Values of the model= config arg.')
+flags.DEFINE_list('methods', ['source_only', 'adversarial'], 'Values of the method= config arg.')
+flags.DEFINE_list('seeds', ['0'], 'Run seeds.')
+flags.DEFINE_multi_string('set', [], 'Override applied to every run, e.g. train.steps=800.')
+flags.DEFINE_string('arg', '', "Extra config args for every run, e.g. 'preset=photometric'.")
+flags.DEFINE_string('selection', '', 'selection.json of scripts/model_selection.py: each method runs '
+                    'with the fields chosen there.')
+flags.DEFINE_enum('selector', 'dev', ['dev', 'oracle'], 'Which choice of --selection to use.')
+flags.DEFINE_bool('analysis', False, 'Also the artifact gap analysis and the domain probe.')
+flags.DEFINE_bool('plots', True, 'Write results.png and curves.png.')
+
+
+def main(argv):
+  del argv
+  if not flags.FLAGS['verbosity'].present:
+    logging.set_verbosity(logging.WARNING)
+  f = flags.FLAGS
+  seeds = [int(s) for s in f.seeds]
+  selected = grid.load_selection(f.selection, f.selector) if f.selection else None
+  results = grid.run_grid(commands.config_path(f.config), f.workdir, f.models, f.methods, seeds, f.set,
+                                arg=f.arg, selected=selected)
+  rows = grid.summarise(results)
+  grid.write_reports(rows, results, f.workdir)
+  print(grid.markdown_table(rows))
+  paired = grid.paired_tests(results)
+  if paired:
+    with open(f'{f.workdir}/paired.md', 'w') as out:
+      out.write(grid.paired_table(paired) + '\n')
+    print(grid.paired_table(paired))
+  if f.plots:
+    from vda_jax import plots  # pylint: disable=g-import-not-at-top
+    plots.results_figure(rows, f'{f.workdir}/results.png')
+    plots.curves_figure({'/'.join(map(str, k)): grid.run_dir(f.workdir, *k) for k in results},
+                        f'{f.workdir}/curves.png')
+  if f.analysis:
+    configs = grid.grid_configs(commands.config_path(f.config), f.models, f.methods, seeds, f.set, f.arg, selected)
+    report = grid.analyse(configs, f.workdir)
+    with open(f'{f.workdir}/analysis.md', 'w') as out:
+      out.write(report)
+    print(report)
+  print(f'(written to {f.workdir}/: results.md/.csv/.json' +
+        (', results.png, curves.png' if f.plots else '') + (', analysis.md' if f.analysis else '') + ')')
+
+
+def run():
+  commands.run(main)
+
+
+if __name__ == '__main__':
+  run()

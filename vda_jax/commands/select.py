@@ -1,0 +1,41 @@
+r"""Model selection: trains every candidate of each method's search space (config
+file's `search_space`) with seed 0, scores it on the held-out val splits only,
+and picks one per method by the oracle (labeled videos/val) and by Deep Embedded
+Validation (no video labels); reports how well DEV ranks the candidates
+(Spearman's rho against the oracle). Test splits are never read.
+
+  vda-select --workdir=runs/select_photometric --arg=preset=photometric \
+      --models=cnn2d --methods=adversarial,clustered,paper
+
+Writes selection.json (what vda-experiment --selection reads) and
+selection.md. Re-running skips finished candidates.
+"""
+from absl import flags, logging
+
+from vda_jax import commands, selection
+
+flags.DEFINE_string('config', 'embedded', 'Config file with get_config and search_space, or '
+                    "a packaged config's name.")
+flags.DEFINE_string('workdir', 'runs/select', 'One sub-directory per candidate goes here.')
+flags.DEFINE_list('models', ['cnn2d'], 'Values of the model= config arg.')
+flags.DEFINE_list('methods', ['adversarial', 'clustered', 'paper'], 'Methods to select for.')
+flags.DEFINE_string('arg', '', "Extra config args, e.g. 'preset=photometric'.")
+flags.DEFINE_multi_string('set', [], 'Override applied to every candidate.')
+
+
+def main(argv):
+  del argv
+  if not flags.FLAGS['verbosity'].present:
+    logging.set_verbosity(logging.WARNING)
+  f = flags.FLAGS
+  rows = selection.run_selection(commands.config_path(f.config), f.workdir, f.models, f.methods, f.arg, f.set)
+  print(selection.write_selection(rows, f.workdir))
+  print(f'(written to {f.workdir}/selection.json and selection.md)')
+
+
+def run():
+  commands.run(main)
+
+
+if __name__ == '__main__':
+  run()
