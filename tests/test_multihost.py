@@ -5,6 +5,7 @@ device, so they behave like hosts: a kill takes the whole process.
 """
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -109,6 +110,16 @@ def test_two_processes_on_loopback_match_one_process(tmp_path, data_dir, straigh
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6),
                _params(config, tmp_path, 10), _params(config, straight[0], 10))
   assert _latest(tmp_path, config) == STEPS
+
+  # Resumed on one process from the two processes' step-20 checkpoint (as if the later ones
+  # were lost): the stream is rebuilt at step 20 and the run goes on like the straight one.
+  for step in (30, 40):
+    shutil.rmtree(tmp_path / 'checkpoints' / str(step))
+  proc = _spawn(tmp_path)
+  out, _ = proc.communicate(timeout=400)
+  assert proc.returncode == 0, out[-3000:]
+  assert 'resumed from step 20' in out and 'data stream is rebuilt at that step' in out
+  np.testing.assert_allclose(_losses(tmp_path)[20:], reference[20:], rtol=1e-3)
 
 
 def _latest(workdir, config):

@@ -1,5 +1,7 @@
 """End to end: training reduces the loss, checkpoints restore exactly, guards fire."""
+import os
 import shutil
+import signal
 
 import jax
 import numpy as np
@@ -10,7 +12,7 @@ from benchmarks.batches import random_batch
 from vda_jax.train import checkpoint, loop, profiling
 from vda_jax.train import sharding as shd
 from vda_jax.train.metrics_writer import read_metrics
-from vda_jax.train.experiment import Experiment, train_iterator
+from vda_jax.train.experiment import Experiment
 
 
 class Unreadable:
@@ -66,14 +68,14 @@ def test_profile_window_rejects_what_it_cannot_trace(spec):
   assert profiling.parse_window('20:25') == (20, 25) and profiling.parse_window('') is None
 
 
-def test_checkpoint_save_restore_gives_an_identical_next_step(tmp_path, sources):
+def test_checkpoint_save_restore_gives_an_identical_next_step(tmp_path):
   config = tiny_config()
   exp = Experiment.from_config(config, jax.devices()[:1])
   state = exp.init(jax.random.key(0))
   batch0, batch1 = (shd.to_global(random_batch(config, i), exp.mesh) for i in range(2))
   state, _ = exp.step(state, batch0)
   manager = checkpoint.manager(tmp_path)  # the loop's own save path
-  checkpoint.save(manager, 1, state, train_iterator(config, sources))
+  checkpoint.save(manager, 1, state)
   manager.wait_until_finished()
   manager.close()
   restored = exp.restore(tmp_path)
@@ -108,3 +110,37 @@ def test_non_finite_loss_stops_with_the_step_and_last_checkpoint(tmp_path, data_
   with pytest.raises(loop.NonFiniteLossError, match=r"non-finite \['sup_loss', 'total_loss'\] at step 2; last good checkpoint: none"):
     loop.train_and_evaluate(config, str(tmp_path), jax.devices()[:1])
   assert not (tmp_path / 'checkpoints').exists() or not any((tmp_path / 'checkpoints').iterdir())
+
+
+class SigtermOnRead:
+  """A split whose second record arrives with a SIGTERM (a preemption notice mid-eval)."""
+
+  def __init__(self, source):
+    self.source, self.reads = source, 0
+
+  def __len__(self):
+    return len(self.source)
+
+  def __getitem__(self, index):
+    self.reads += 1
+    if self.reads == 2:
+      os.kill(os.getpid(), signal.SIGTERM)
+    return self.source[index]
+
+
+def test_sigterm_during_eval_saves_and_stops_before_the_next_record(
+    tmp_path, data_dir, sources, monkeypatch):
+  config = tiny_config('source_only', data_dir)
+  config.train.update(steps=4, eval_every=2, checkpoint_every=4)
+  videos = SigtermOnRead(sources['videos/test'])
+  monkeypatch.setattr(loop.datasets, 'load_sources', lambda _: {**sources, 'videos/test': videos})
+  assert len(videos) > 3
+  results = loop.train_and_evaluate(config, str(tmp_path), jax.devices()[:1])
+  assert results == {'preempted_at_step': 2}
+  assert videos.reads == 2  # the record that came with the signal is the last one read
+  assert not any('video/mIoU' in r for r in read_metrics(str(tmp_path)))
+  assert checkpoint.manager(str(tmp_path)).latest_step() == 2
+  monkeypatch.setattr(loop.datasets, 'load_sources', lambda _: sources)
+  results = loop.train_and_evaluate(config, str(tmp_path), jax.devices()[:1])
+  assert 0 <= results['video/mIoU'] <= 1
+  assert [r['step'] for r in read_metrics(str(tmp_path)) if 'video/mIoU' in r] == [4]

@@ -135,9 +135,10 @@ def train_dataset(image_source, video_source, *, image_batch: int, video_batch: 
   return zipped.map(lambda pair: {**pair[0], **pair[1]})
 
 
-def train_iterator(dataset, *, num_workers=0, prefetch=2):
-  """A checkpointable iterator; workers decode in parallel, threads prefetch."""
-  ds = dataset.to_iter_dataset()
+def train_iterator(dataset, *, num_workers=0, prefetch=2, start=0):
+  """An iterator from batch `start` on (random access: no batch before it is read);
+  workers decode in parallel, threads prefetch."""
+  ds = dataset[start:].to_iter_dataset()
   if num_workers > 0:
     if not flags.FLAGS.is_parsed():  # Grain workers read absl flags; outside absl.app nobody parsed them
       flags.FLAGS.mark_as_parsed()

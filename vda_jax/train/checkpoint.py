@@ -1,18 +1,21 @@
-"""A run's workdir on disk: config.json, Orbax checkpoints of state + data iterator,
-and the preemption watch that decides when to save and stop.
+"""A run's workdir on disk: config.json, Orbax checkpoints of the train state, and
+the preemption watch that decides when to save and stop.
 
   workdir/config.json             the locked config the run was made from
-  workdir/checkpoints/<step>/     'state' (TrainState) and 'data' (Grain iterator)
+  workdir/checkpoints/<step>/     'state' (TrainState)
+
+The data position is not saved: the training stream is a function of the global
+step (data/pipeline.py), so a resumed run rebuilds it at state.step, on any
+number of hosts. (Checkpoints written before this also hold a 'data' item, a
+Grain iterator state per process; it is ignored.)
 """
 import contextlib
 import json
-import logging
 import os
 import signal
 import threading
 
 from etils import epath
-import grain
 import jax
 import ml_collections
 import orbax.checkpoint as ocp
@@ -30,22 +33,19 @@ def manager(workdir, keep=2) -> ocp.CheckpointManager:
       options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True))
 
 
-def save(mngr, step, state, iterator):
-  """Saves state and the data iterator's position as step `step` (asynchronously)."""
-  mngr.save(step, args=ocp.args.Composite(
-      state=ocp.args.StandardSave(state), data=grain.checkpoint.CheckpointSave(iterator)))
+def save(mngr, step, state):
+  """Saves state as step `step` (asynchronously)."""
+  mngr.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state)))
 
 
-def restore_latest(mngr, state, iterator):
-  """The latest complete checkpoint into (state, iterator); `state` unchanged if none."""
+def restore_latest(mngr, state):
+  """The latest complete checkpoint laid out like `state`; `state` unchanged if none."""
   step = mngr.latest_step()
   if step is None:
     return state
   abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, state)
-  restored = mngr.restore(step, args=ocp.args.Composite(
-      state=ocp.args.StandardRestore(abstract), data=grain.checkpoint.CheckpointRestore(iterator)))
-  logging.info('resumed from step %d', step)
-  return restored['state']
+  return mngr.restore(step, args=ocp.args.Composite(
+      state=ocp.args.StandardRestore(abstract)))['state']
 
 
 def restore_state(workdir, abstract_state, step=None):
@@ -124,21 +124,24 @@ def _tuples(tree):
 
 @contextlib.contextmanager
 def preemption_watch(mngr):
-  """Yields `preempted(step)`: True once a SIGTERM asked the run to save and stop.
+  """Yields `preempted(step=None)`: True once a SIGTERM asked the run to save and stop.
 
-  One process: our SIGTERM handler sets a flag. Several: JAX's preemption
-  service catches SIGTERM and every process reaches the sync point at the same
-  step, so the collective save that follows never waits on a process that left.
+  One process: our SIGTERM handler sets a flag, which `preempted()` (no step) also
+  reads, so a long evaluation can poll it between records. Several: JAX's
+  preemption service catches SIGTERM and every process reaches the sync point at
+  the same training step, so the collective save that follows never waits on a
+  process that left; between steps (`preempted()`) there is no sync point, and an
+  evaluation runs to its end before the notice is acted on.
   """
   if jax.process_count() > 1:
-    yield mngr.reached_preemption
+    yield lambda step=None: step is not None and mngr.reached_preemption(step)
     return
   if threading.current_thread() is not threading.main_thread():  # only it may take signals
-    yield lambda step: False
+    yield lambda step=None: False
     return
   received = []
   previous = signal.signal(signal.SIGTERM, lambda *_: received.append(True))
   try:
-    yield lambda step: bool(received)
+    yield lambda step=None: bool(received)
   finally:
     signal.signal(signal.SIGTERM, previous)

@@ -99,18 +99,21 @@ class Experiment:
                             jax.eval_shape(self.init, jax.random.key(0)), self.state_sharding)
     return checkpoint.restore_state(workdir, abstract, step)
 
-  def evaluate(self, model_params, sources, split=None) -> dict:
-    """Scores on images/ and videos/`split` (default config.eval.split); see eval.evaluate."""
+  def evaluate(self, model_params, sources, split=None, should_stop=None) -> dict:
+    """Scores on images/ and videos/`split` (default config.eval.split); see eval.evaluate
+    (`should_stop` polled per record: eval.evaluate.Interrupted once it is true)."""
     c = self.config
     return evaluate(self.predict, model_params, sources, sharding=shd.batch_sharding(self.mesh),
                     class_names=self.class_names, image_batch=c.eval.image_batch,
                     clip_batch=c.eval.clip_batch, size=c.data.image_size,
                     clip_len=c.input.clip_len, skip_first_last=c.eval.skip_first_last,
-                    split=split or c.eval.split)
+                    split=split or c.eval.split, should_stop=should_stop)
 
 
-def train_iterator(config: ml_collections.ConfigDict, sources: dict) -> grain.DatasetIterator:
-  """This process's share of the config's training stream (images + clips), checkpointable."""
+def train_iterator(config: ml_collections.ConfigDict, sources: dict,
+                   step: int = 0) -> grain.DatasetIterator:
+  """This process's share of the config's training stream (images + clips) from the
+  batch of global step `step` + 1 on: the same batches whatever the process count."""
   c = config
   n, i = jax.process_count(), jax.process_index()
   data = pipeline.train_dataset(
@@ -119,7 +122,8 @@ def train_iterator(config: ml_collections.ConfigDict, sources: dict) -> grain.Da
       clip_len=c.input.clip_len, seed=c.seed, shard=pipeline.Shard(i, n),
       augment=c.input.augment, video_labels=bool(c.train.video_label_weight),
       size=c.data.image_size)
-  return pipeline.train_iterator(data, num_workers=c.input.num_workers, prefetch=c.input.prefetch)
+  return pipeline.train_iterator(data, num_workers=c.input.num_workers, prefetch=c.input.prefetch,
+                                 start=step)
 
 
 def _check_clip_len(config):

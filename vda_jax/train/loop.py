@@ -13,10 +13,11 @@ import numpy as np
 import tqdm
 
 from vda_jax.data import datasets
+from vda_jax.eval.evaluate import Interrupted
 from vda_jax.train import checkpoint, profiling
 from vda_jax.train import sharding as shd
 from vda_jax.train.experiment import Experiment, train_iterator
-from vda_jax.train.metrics_writer import MetricWriter
+from vda_jax.train.metrics_writer import MetricWriter, read_metrics
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -43,11 +44,15 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   sources = datasets.load_sources(config.data)
   checkpoint.check_same_config(config, workdir)
   checkpoint.save_config(config, workdir)
-  iterator = train_iterator(config, sources)
   manager = checkpoint.manager(workdir, config.train.keep_checkpoints)
-  state = checkpoint.restore_latest(manager, exp.init_state(), iterator)
+  state = checkpoint.restore_latest(manager, exp.init_state())
+  if int(state.step):
+    logging.warning('resumed from step %d in %s; the data stream is rebuilt at that step '
+                    '(%d process(es) now)', int(state.step), manager.directory,
+                    jax.process_count())
+  iterator = train_iterator(config, sources, int(state.step))
   writer = MetricWriter(workdir)
-  score = lambda params: exp.evaluate(params, sources)
+  score = lambda params, stop=None: exp.evaluate(params, sources, should_stop=stop)
   first, total = int(state.step), config.train.steps
   pending, results = [], {}
   clock = {'time': time.perf_counter(), 'step': first, 'wait': 0.0}
@@ -98,12 +103,17 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
         flush()
       if (step % config.train.eval_every == 0 or last) and not stop:
         flush()
-        results = score(state.params['model'])
-        writer.write(step, results)
+        try:
+          results = score(state.params['model'], preempted)
+          writer.write(step, results)
+        except Interrupted:
+          logging.warning('SIGTERM during the evaluation of step %d: it is dropped; saving',
+                          step)
+          results, stop = {}, True
         clock.update(time=time.perf_counter(), wait=0.0)
       if step % config.train.checkpoint_every == 0 or last or stop:
         flush()  # never checkpoint a state whose losses were not checked
-        checkpoint.save(manager, step, state, iterator)
+        checkpoint.save(manager, step, state)
         clock.update(time=time.perf_counter(), wait=0.0)
       if stop:
         logging.warning('SIGTERM: saved step %d in %s; the same command resumes from it',
@@ -112,7 +122,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
         break
   manager.wait_until_finished()
   manager.close()
-  writer.close()
   if not results and first == total:  # already finished: score the restored state
     results = score(state.params['model'])
+    if not any(r['step'] == total and 'video/mIoU' in r for r in read_metrics(workdir)):
+      writer.write(total, results)  # its final eval was cut short by a preemption
+  writer.close()
   return results
