@@ -73,7 +73,7 @@ def test_davis_2017_keeps_object_ids_and_maps_to_foreground_with_void(tmp_path, 
   write_davis(tmp_path / 'd17', {'dance': [m, m, np.roll(m, 1, 0)]})
   r = davis.builder(str(tmp_path / 'd17'), data_dir, '2017').as_data_source('full')[0]
   np.testing.assert_array_equal(np.stack(r['masks'])[0, ..., 0], m)
-  fg = datasets._davis(r)['masks'][0, ..., 0]
+  fg = datasets._labeled_video(r)['masks'][0, ..., 0]
   assert fg[5, 5] == 1 and fg[15, 15] == 1 and fg[22, 30] == 0 and (fg[0] == 255).all()
   # Training chunks: 2 frames each (the 1-frame tail dropped), longer side 16, ids kept.
   chunks = davis.builder(str(tmp_path / 'd17'), data_dir, '2017', chunk_len=2, max_size=16)
@@ -318,7 +318,7 @@ def test_real_config_mixes_by_name_and_rejects_what_cannot_mix(data_dir):
   assert sources['images/train'].weights == (2.0, 1.0)
   assert datasets.class_names(config.data) == ('background', 'object')
   config.data.update(task='semantic', train_images='voc/full')
-  with pytest.raises(ValueError, match="DAVIS has object masks, not classes"):
+  with pytest.raises(ValueError, match="davis has object masks, not classes"):
     datasets.load_sources(config.data)
   config.data.update(task='foreground', train_images='coco/nope')
   with pytest.raises(ValueError, match=r"train_images: coco has no split 'nope'; it has \['train'\]"):

@@ -6,8 +6,9 @@ benchmark adds 'images/val' and 'videos/val' for model selection), and
 `class_names(config.data)` names the label values they use.
 
   embedded  the procedural benchmark (built on first use)
-  real      datasets the user placed in manual dirs (DAVIS, COCO, VOC, video
-            files), e.g. COCO images + DAVIS videos as in the original work.
+  real      datasets the user placed in manual dirs (COCO, VOC, DAVIS, FBMS,
+            video files), e.g. COCO images + DAVIS and FBMS videos as in the
+            original work.
             A train split may mix sources: 'coco/train:2,voc/train:1' draws
             images from both in a 2:1 ratio (Grain's MapDataset.mix).
 
@@ -21,7 +22,7 @@ import ml_collections
 
 from vda_jax import labels
 from vda_jax.data import synthetic
-from vda_jax.data.builders import coco, davis, embedded, video_files, voc
+from vda_jax.data.builders import coco, davis, embedded, fbms, video_files, voc
 from vda_jax.data.media import DataError
 from vda_jax.data.pipeline import Mixture, stack_frames
 
@@ -87,7 +88,7 @@ def _text(value):
   return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def _davis(r):
+def _labeled_video(r):
   return _video_record(r, labels.to_foreground)
 
 
@@ -99,17 +100,19 @@ def _real_builder(name, d, train):
     return coco.builder(dirs.coco, data_dir, d.task), _image_record, 'images'
   if name == 'voc':
     return voc.builder(dirs.voc, data_dir, d.task), _image_record, 'images'
-  if name == 'davis':
+  if name in ('davis', 'fbms'):
     if d.task != 'foreground':
-      raise ValueError("config.data: DAVIS has object masks, not classes; it needs "
+      raise ValueError(f'config.data: {name} has object masks, not classes; it needs '
                        f"task='foreground', got task={d.task!r}")
     chunking = d.train_clips if train else {}
-    return davis.builder(dirs.davis, data_dir, d.davis_year, **chunking), _davis, 'videos'
+    built = (davis.builder(dirs.davis, data_dir, d.davis_year, **chunking) if name == 'davis'
+             else fbms.builder(dirs.fbms, data_dir, **chunking))
+    return built, _labeled_video, 'videos'
   if name == 'video_files':
     return (video_files.builder(dirs.video_files, data_dir, **d.train_clips), _video_record,
             'videos')
   raise ValueError(f'config.data: unknown real dataset {name!r}; known: '
-                   'coco, voc, davis, video_files')
+                   'coco, voc, davis, fbms, video_files')
 
 
 def _built(name, d, train):

@@ -52,13 +52,20 @@ def evaluate_split(predict, params, source, kind, *, sharding, class_names, batc
         per_sequence['J'].append([])
         per_sequence['F'].append([])
       confusions[-1] += metrics.confusion_matrix(pred, labels[t], k)
+      if (labels[t] == labels_lib.VOID).all():  # not annotated (FBMS's sparse masks)
+        per_sequence['J'][-1].append(None)
+        per_sequence['F'][-1].append(None)
+        continue
       # Foreground = any object class; void pixels count as background, as DAVIS does.
       truth = labels_lib.to_foreground(labels[t]) == 1
       per_sequence['J'][-1].append(metrics.region_j(pred > 0, truth))
       per_sequence['F'][-1].append(metrics.boundary_f(pred > 0, truth))
   if per_sequence is not None:
-    per_sequence = {k: [metrics.davis_scored(v, skip_first_last) for v in seqs]
-                    for k, seqs in per_sequence.items()}
+    # DAVIS's first/last-frame rule counts frames of the sequence; then the annotated ones
+    # are scored, and a sequence without any is left out.
+    scored = {k: [[v for v in metrics.davis_scored(seq, skip_first_last) if v is not None]
+                  for seq in seqs] for k, seqs in per_sequence.items()}
+    per_sequence = {k: [seq for seq in seqs if seq] for k, seqs in scored.items()}
   confusions = np.stack(confusions)
   total = confusions.sum(0)
   results = {}

@@ -4,10 +4,8 @@
     <manual_dir>/Annotations/480p/<seq>/00000.png ...
     <manual_dir>/ImageSets/<2016|2017|480p>/<split>.txt   (optional)
 
-One record per sequence: all frames and masks at full resolution (what
-evaluation needs), or with `chunk_len` > 0 records of `chunk_len` consecutive
-frames scaled to a longer side of at most `max_size` (what training needs:
-a clip sample then decodes a few small frames, not a whole 480p sequence).
+One record per sequence at full resolution, or training chunks
+(manual.sequence_records).
 Masks are stored as object ids: DAVIS-2016's 0/255 masks become 0/1;
 DAVIS-2017's palette masks keep their indices (one per object, 255 = void).
 Without ImageSets every sequence goes to the split 'full'.
@@ -81,12 +79,7 @@ class VdaDavis(tfds.core.GeneratorBasedBuilder):
   BUILDER_CONFIGS = [manual.ManualConfig(year, chunk_len=0, max_size=0) for year in YEARS]
 
   def _info(self):
-    return tfds.core.DatasetInfo(builder=self, features=tfds.features.FeaturesDict({
-        'frames': tfds.features.Video(shape=(None, None, None, 3), encoding_format='jpeg'),
-        'masks': tfds.features.Video(shape=(None, None, None, 1)),
-        'name': tfds.features.Text(),
-        'start': np.int64,
-    }))
+    return tfds.core.DatasetInfo(builder=self, features=manual.labeled_video_features())
 
   def _split_generators(self, dl_manager):
     root, year = str(dl_manager.manual_dir), self.builder_config.mode
@@ -94,19 +87,11 @@ class VdaDavis(tfds.core.GeneratorBasedBuilder):
             for split, seqs in _split_sequences(root, year).items()}
 
   def _generate_examples(self, root, year, seqs):
-    chunk_len, max_size = self.builder_config.params['chunk_len'], self.builder_config.params['max_size']
+    p = self.builder_config.params
     for seq in seqs:
       frames, masks = read_sequence(os.path.join(root, 'JPEGImages', '480p', seq),
                                     os.path.join(root, 'Annotations', '480p', seq), year)
-      if not chunk_len:
-        yield seq, {'frames': frames, 'masks': masks[..., None], 'name': seq, 'start': 0}
-        continue
-      pairs = ((media.fit_longer_side(f, max_size), media.fit_longer_side(m, max_size, True))
-               for f, m in zip(frames, masks))
-      for start, chunk in media.chunks(pairs, chunk_len):
-        yield f'{seq}:{start}', {'frames': np.stack([f for f, _ in chunk]),
-                                 'masks': np.stack([m for _, m in chunk])[..., None],
-                                 'name': seq, 'start': start}
+      yield from manual.sequence_records(seq, frames, masks, p['chunk_len'], p['max_size'])
 
 
 def builder(manual_dir, data_dir, year='2016', chunk_len=0, max_size=0):

@@ -11,9 +11,10 @@ import hashlib
 import json
 import os
 
+import numpy as np
 import tensorflow_datasets as tfds
 
-from vda_jax.data.media import DataError
+from vda_jax.data import media
 
 
 class ManualConfig(tfds.core.BuilderConfig):
@@ -30,13 +31,14 @@ class ManualConfig(tfds.core.BuilderConfig):
 def prepare(builder_cls, config, manual_dir, data_dir, layout):
   """`builder_cls` for `config`, built from `manual_dir` into `data_dir` if not there yet."""
   if not manual_dir:
-    raise DataError(f'{builder_cls.name}: no manual dir given; set it to a folder laid out as '
-                    f'{layout}')
+    raise media.DataError(f'{builder_cls.name}: no manual dir given; set it to a folder laid '
+                          f'out as {layout}')
   if not os.path.isdir(manual_dir):
-    raise DataError(f'{manual_dir}: manual dir of {builder_cls.name} does not exist; '
-                    f'expected a folder laid out as {layout}')
+    raise media.DataError(f'{manual_dir}: manual dir of {builder_cls.name} does not exist; '
+                          f'expected a folder laid out as {layout}')
   if not os.listdir(manual_dir):
-    raise DataError(f'{manual_dir}: manual dir of {builder_cls.name} is empty; expected {layout}')
+    raise media.DataError(f'{manual_dir}: manual dir of {builder_cls.name} is empty; '
+                          f'expected {layout}')
   if config.name in builder_cls.builder_configs:  # TFDS refuses a twin of a predefined config
     config = config.name
   builder = builder_cls(config=config, data_dir=data_dir)
@@ -44,3 +46,29 @@ def prepare(builder_cls, config, manual_dir, data_dir, layout):
       file_format='array_record',
       download_config=tfds.download.DownloadConfig(manual_dir=manual_dir, try_download_gcs=False))
   return builder
+
+
+def labeled_video_features():
+  """The features of DAVIS and FBMS records: frames, masks, sequence name, first frame."""
+  return tfds.features.FeaturesDict({
+      'frames': tfds.features.Video(shape=(None, None, None, 3), encoding_format='jpeg'),
+      'masks': tfds.features.Video(shape=(None, None, None, 1)),
+      'name': tfds.features.Text(),
+      'start': np.int64,
+  })
+
+
+def sequence_records(name, frames, masks, chunk_len, max_size):
+  """(key, record) of a labeled sequence: one record of every frame at full size
+  (chunk_len=0, what evaluation needs), or records of `chunk_len` consecutive frames
+  with the longer side at most `max_size` (what training needs: a clip sample then
+  decodes a few small frames, not a whole sequence)."""
+  if not chunk_len:
+    yield name, {'frames': frames, 'masks': masks[..., None], 'name': name, 'start': 0}
+    return
+  pairs = ((media.fit_longer_side(f, max_size), media.fit_longer_side(m, max_size, True))
+           for f, m in zip(frames, masks))
+  for start, chunk in media.chunks(pairs, chunk_len):
+    yield f'{name}:{start}', {'frames': np.stack([f for f, _ in chunk]),
+                              'masks': np.stack([m for _, m in chunk])[..., None],
+                              'name': name, 'start': start}
