@@ -12,6 +12,9 @@ Mix COCO and VOC 2:1 and adapt to a folder of your own (unlabeled) videos:
   ... --config.data.train_images=coco/train:2,voc/train:1 \
       --config.data.train_videos=video_files/train --config.data.manual_dirs.voc=/data/VOC2012 \
       --config.data.manual_dirs.video_files=/data/my_videos
+Adapt to the unlabeled frame folders of YouTube-VOS (or YouTube-VIS):
+  ... --config.data.train_videos=youtube_vos/train \
+      --config.data.manual_dirs.youtube_vos=/data/youtube-vos/train
 Adapt to FBMS-59's training videos and score on its sparse test masks (not DAVIS's
 first/last-frame rule):
   ... --config.data.train_videos=fbms/train --config.data.test_videos=fbms/test \
@@ -40,11 +43,11 @@ def get_config(arg=None):
       test_images='coco/val',
       train_videos='davis/train',
       test_videos='davis/val',
-      manual_dirs=dict(coco='', voc='', davis='', fbms='', video_files=''),
+      manual_dirs=dict(coco='', voc='', davis='', fbms='', video_files='', youtube_vos=''),
       davis_year='2017',        # '2016' (binary 0/255 masks) or '2017' (palette, one id per object)
-      # Training videos (davis, fbms, video_files) are stored as records of chunk_len frames with
-      # the longer side <= max_size: a clip sample decodes a few small frames. Test videos
-      # stay whole sequences at full resolution.
+      # Training videos (davis, fbms, video_files, youtube_vos) are stored as records of
+      # chunk_len frames with the longer side <= max_size: a clip sample decodes a few
+      # small frames. Test videos stay whole sequences at full resolution.
       train_clips=dict(chunk_len=16, max_size=256),
   )
   c.input.clip_len = 4

@@ -14,7 +14,7 @@ from PIL import Image
 
 from conftest import SHARED_DATA
 from vda_jax.data import datasets, media, pipeline
-from vda_jax.data.builders import coco, davis, video_files, voc
+from vda_jax.data.builders import coco, davis, video_files, voc, youtube_vos
 
 DAVIS = SHARED_DATA / 'davis2016-sample'
 COCO = SHARED_DATA / 'image-samples' / 'coco'
@@ -65,6 +65,11 @@ def test_davis_2016_sample_reads_in_place_as_binary_object_masks(data_dir):
   assert frames.shape == (40, 480, 854, 3) and masks.shape == (40, 480, 854, 1)
   truth = np.array(Image.open(DAVIS / 'Annotations' / '480p' / 'car-shadow' / '00017.png'))
   np.testing.assert_array_equal(masks[17, ..., 0], truth // 255)
+  # The frames keep their original JPEG bytes: they decode to exactly what the file
+  # decodes to (a re-encoded, second-generation JPEG would not).
+  original = cv2.imdecode(np.fromfile(DAVIS / 'JPEGImages' / '480p' / 'car-shadow' / '00017.jpg',
+                                      np.uint8), cv2.IMREAD_COLOR)
+  np.testing.assert_array_equal(frames[17], cv2.cvtColor(original, cv2.COLOR_BGR2RGB))
 
 
 def test_davis_2017_keeps_object_ids_and_maps_to_foreground_with_void(tmp_path, data_dir):
@@ -159,6 +164,28 @@ def test_video_files_decode_a_real_mp4_into_chunks(tmp_path, data_dir):
   assert frames.shape == (8, 24, 32, 3)  # longer side 64 -> 32
   expected = np.stack([media.resize(f, (24, 32)) for f in written[8:16]])
   assert np.abs(frames.astype(int) - expected).mean() < 8  # mp4 + jpeg are lossy
+
+
+def test_youtube_vos_frame_folders_stream_as_chunks_keeping_small_jpegs(tmp_path, data_dir):
+  root = tmp_path / 'ytvos' / 'train'
+  for video, n, size in (('0a1b', 10, (24, 32)), ('ffee', 3, (96, 128))):
+    (root / 'JPEGImages' / video).mkdir(parents=True)
+    for t, f in enumerate(moving_square(n, *size)):
+      Image.fromarray(f).save(root / 'JPEGImages' / video / f'{5 * t:05d}.jpg', quality=90)
+  (root / 'Annotations').mkdir()  # present in YouTube-VOS, not read
+  b = youtube_vos.builder(str(root), data_dir, chunk_len=4, max_size=64)
+  src = b.as_data_source('train')
+  records = {(src[i]['name'].decode(), int(src[i]['start'])): src[i] for i in range(len(src))}
+  # 10 frames -> chunks at 0 and 4 (the tail of 2 dropped); 3 frames -> one shorter record.
+  assert sorted(records) == [('0a1b', 0), ('0a1b', 4), ('ffee', 0)]
+  small = np.stack(records[('0a1b', 4)]['frames'])
+  for t in range(4):  # 32 px <= max_size: the original bytes, decoded exactly like the file
+    original = cv2.imdecode(np.fromfile(root / 'JPEGImages' / '0a1b' / f'{5 * (4 + t):05d}.jpg',
+                                        np.uint8), cv2.IMREAD_COLOR)
+    np.testing.assert_array_equal(small[t], cv2.cvtColor(original, cv2.COLOR_BGR2RGB))
+  assert np.stack(records[('ffee', 0)]['frames']).shape == (3, 48, 64, 3)  # 128 px scaled down
+  with pytest.raises(media.DataError, match='no JPEGImages folder'):
+    youtube_vos.builder(str(tmp_path / 'ytvos'), data_dir)
 
 
 def test_mixture_draws_sources_by_weight():
@@ -338,5 +365,5 @@ def test_semantic_datasets_with_different_classes_do_not_mix(data_dir):
     datasets.load_sources(config.data)
   config.data.update(task='foreground', train_images='coco/train',
                      test_videos='video_files/train')
-  with pytest.raises(ValueError, match='video files have no masks to score against'):
+  with pytest.raises(ValueError, match='video_files has no masks to score against'):
     datasets.load_sources(config.data)

@@ -7,7 +7,7 @@ benchmark adds 'images/val' and 'videos/val' for model selection), and
 
   embedded  the procedural benchmark (built on first use)
   real      datasets the user placed in manual dirs (COCO, VOC, DAVIS, FBMS,
-            video files), e.g. COCO images + DAVIS and FBMS videos as in the
+            video files, YouTube-VOS/VIS frame folders), e.g. COCO images + DAVIS and FBMS videos as in the
             original work.
             A train split may mix sources: 'coco/train:2,voc/train:1' draws
             images from both in a 2:1 ratio (Grain's MapDataset.mix).
@@ -22,7 +22,7 @@ import ml_collections
 
 from vda_jax import labels
 from vda_jax.data import synthetic
-from vda_jax.data.builders import coco, davis, embedded, fbms, video_files, voc
+from vda_jax.data.builders import coco, davis, embedded, fbms, video_files, voc, youtube_vos
 from vda_jax.data.media import DataError
 from vda_jax.data.pipeline import Mixture, stack_frames
 
@@ -108,11 +108,11 @@ def _real_builder(name, d, train):
     built = (davis.builder(dirs.davis, data_dir, d.davis_year, **chunking) if name == 'davis'
              else fbms.builder(dirs.fbms, data_dir, **chunking))
     return built, _labeled_video, 'videos'
-  if name == 'video_files':
-    return (video_files.builder(dirs.video_files, data_dir, **d.train_clips), _video_record,
-            'videos')
+  if name in ('video_files', 'youtube_vos'):
+    module = video_files if name == 'video_files' else youtube_vos
+    return module.builder(dirs[name], data_dir, **d.train_clips), _video_record, 'videos'
   raise ValueError(f'config.data: unknown real dataset {name!r}; known: '
-                   'coco, voc, davis, fbms, video_files')
+                   'coco, voc, davis, fbms, video_files, youtube_vos')
 
 
 def _built(name, d, train):
@@ -156,9 +156,9 @@ def _real_sources(d):
     parts = parse_sources(d[field], field)
     if split == 'test' and len(parts) > 1:
       raise ValueError(f'config.data.{field}={d[field]!r}: a test split is one dataset')
-    if key == 'videos/test' and parts[0][0] == 'video_files':
-      raise ValueError(f'config.data.{field}={d[field]!r}: video files have no masks to '
-                       'score against; test on a labeled dataset (davis)')
+    if key == 'videos/test' and parts[0][0] in ('video_files', 'youtube_vos'):
+      raise ValueError(f'config.data.{field}={d[field]!r}: {parts[0][0]} has no masks to '
+                       'score against; test on a labeled dataset (davis, fbms)')
     srcs = [source(name, s, kind, field) for name, s, _ in parts]
     out[key] = srcs[0] if len(srcs) == 1 else Mixture(tuple(srcs), tuple(w for *_, w in parts))
     if key == 'images/test' and d.task == 'semantic':

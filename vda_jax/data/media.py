@@ -55,6 +55,25 @@ def read_image(path):
       raise DataError(f'{path}: corrupt or truncated image ({e})') from None
 
 
+def image_size(path):
+  """(H, W) from the file's header, without decoding it."""
+  with _open(path) as im:
+    return im.size[1], im.size[0]
+
+
+def stored_frame(path, max_size=0):
+  """What a dataset stores for the frame image at `path`: its original bytes if it is a
+  JPEG that needs no resizing (no second-generation JPEG; checked to decode), else the
+  decoded RGB array scaled to a longer side of at most `max_size` (0 = as is)."""
+  with _open(path) as im:
+    is_jpeg, size = im.format == 'JPEG', max(im.size)
+  if is_jpeg and (not max_size or size <= max_size):
+    read_image(path)  # a corrupt or truncated file is named now, not when training reads it
+    with open(path, 'rb') as f:
+      return f.read()
+  return fit_longer_side(read_image(path), max_size)
+
+
 def read_mask(path):
   """uint8 (H, W): palette indices for 'P' PNGs, grey values for 'L'."""
   with _open(path) as im:

@@ -23,7 +23,7 @@ YEARS = ('2016', '2017')
 
 
 def read_sequence(frame_dir, mask_dir, year):
-  """(frames (T,H,W,3), object ids (T,H,W)) of one sequence, checked frame by frame."""
+  """(frame files, object ids (T,H,W)) of one sequence, checked frame by frame."""
   frame_files = media.list_files(frame_dir, media.IMAGE_SUFFIXES, 'DAVIS frames')
   mask_files = media.list_files(mask_dir, ('.png',), 'DAVIS masks')
   if len(frame_files) != len(mask_files):
@@ -32,15 +32,17 @@ def read_sequence(frame_dir, mask_dir, year):
   # 2017 palette indices are object ids: any value is a valid id.
   allowed = {0, 255} if year == '2016' else range(256)
   what = '{0, 255} (DAVIS-2016 binary masks)'
-  frames, masks = [], []
+  masks = []
   for f, m in zip(frame_files, mask_files):
     if _stem(f) != _stem(m):
       raise media.DataError(f'{m}: mask does not match frame {os.path.basename(f)}')
-    frame, mask = media.read_image(f), media.read_mask(m)
-    media.check_mask(m, mask, frame.shape, allowed, what)
-    frames.append(frame)
+    mask = media.read_mask(m)
+    media.check_mask(m, mask, media.image_size(f), allowed, what)
+    if masks and mask.shape != masks[0].shape:
+      raise media.DataError(f'{m}: {mask.shape[1]}x{mask.shape[0]} (WxH), but the sequence '
+                            f'began at {masks[0].shape[1]}x{masks[0].shape[0]}')
     masks.append((mask > 0).astype(np.uint8) if year == '2016' else mask)
-  return np.stack(frames), np.stack(masks)
+  return frame_files, np.stack(masks)
 
 
 def _stem(path):
@@ -89,9 +91,9 @@ class VdaDavis(tfds.core.GeneratorBasedBuilder):
   def _generate_examples(self, root, year, seqs):
     p = self.builder_config.params
     for seq in seqs:
-      frames, masks = read_sequence(os.path.join(root, 'JPEGImages', '480p', seq),
-                                    os.path.join(root, 'Annotations', '480p', seq), year)
-      yield from manual.sequence_records(seq, frames, masks, p['chunk_len'], p['max_size'])
+      files, masks = read_sequence(os.path.join(root, 'JPEGImages', '480p', seq),
+                                   os.path.join(root, 'Annotations', '480p', seq), year)
+      yield from manual.sequence_records(seq, files, masks, p['chunk_len'], p['max_size'])
 
 
 def builder(manual_dir, data_dir, year='2016', chunk_len=0, max_size=0):

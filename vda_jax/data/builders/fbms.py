@@ -79,22 +79,24 @@ def _background(codes):
 
 
 def read_sequence(folder):
-  """(frames (T,H,W,3) uint8, masks (T,H,W) uint8: 0/1 where annotated, else VOID)."""
+  """(frame files, masks (T,H,W) uint8: 0/1 where annotated, else VOID)."""
   frame_files = media.list_files(folder, media.IMAGE_SUFFIXES, 'FBMS frames')
   gt_dir = os.path.join(folder, 'GroundTruth')
   mask_files = media.list_files(gt_dir, MASK_SUFFIXES, 'FBMS ground-truth masks')
   matched = _match(frame_files, mask_files)
-  frames = np.stack([media.read_image(f) for f in frame_files])
+  sizes = [media.image_size(f) for f in frame_files]
   codes = {i: _read_codes(m) for i, m in matched.items()}
   for i, c in codes.items():
-    if c.shape != frames.shape[1:3]:
+    if c.shape != sizes[i]:
       raise media.DataError(f'{matched[i]}: mask is {c.shape[1]}x{c.shape[0]} (WxH) but its '
-                            f'frame is {frames.shape[2]}x{frames.shape[1]}')
+                            f'frame is {sizes[i][1]}x{sizes[i][0]}')
+  if len(set(sizes)) > 1:
+    raise media.DataError(f'{folder}: frames of different sizes {sorted(set(sizes))[:3]}')
   background = _background(list(codes.values()))
-  masks = np.full(frames.shape[:3], labels.VOID, np.uint8)
+  masks = np.full((len(frame_files),) + sizes[0], labels.VOID, np.uint8)
   for i, c in codes.items():
     masks[i] = c != background
-  return frames, masks
+  return frame_files, masks
 
 
 class VdaFbms(tfds.core.GeneratorBasedBuilder):
@@ -124,8 +126,8 @@ class VdaFbms(tfds.core.GeneratorBasedBuilder):
   def _generate_examples(self, path, seqs):
     p = self.builder_config.params
     for seq in seqs:
-      frames, masks = read_sequence(os.path.join(path, seq))
-      yield from manual.sequence_records(seq, frames, masks, p['chunk_len'], p['max_size'])
+      files, masks = read_sequence(os.path.join(path, seq))
+      yield from manual.sequence_records(seq, files, masks, p['chunk_len'], p['max_size'])
 
 
 def builder(manual_dir, data_dir, chunk_len=0, max_size=0):

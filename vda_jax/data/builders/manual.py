@@ -48,6 +48,15 @@ def prepare(builder_cls, config, manual_dir, data_dir, layout):
   return builder
 
 
+def unlabeled_video_features():
+  """The features of unlabeled clips (video files, YouTube-VOS frame folders)."""
+  return tfds.features.FeaturesDict({
+      'frames': tfds.features.Video(shape=(None, None, None, 3), encoding_format='jpeg'),
+      'name': tfds.features.Text(),
+      'start': np.int64,
+  })
+
+
 def labeled_video_features():
   """The features of DAVIS and FBMS records: frames, masks, sequence name, first frame."""
   return tfds.features.FeaturesDict({
@@ -58,17 +67,19 @@ def labeled_video_features():
   })
 
 
-def sequence_records(name, frames, masks, chunk_len, max_size):
-  """(key, record) of a labeled sequence: one record of every frame at full size
-  (chunk_len=0, what evaluation needs), or records of `chunk_len` consecutive frames
-  with the longer side at most `max_size` (what training needs: a clip sample then
-  decodes a few small frames, not a whole sequence)."""
+def sequence_records(name, frame_files, masks, chunk_len, max_size):
+  """(key, record) of a labeled sequence (frame image files, (T, H, W) masks): one record
+  of every frame at full size (chunk_len=0, what evaluation needs), or records of
+  `chunk_len` consecutive frames with the longer side at most `max_size` (what training
+  needs: a clip sample then decodes a few small frames, not a whole sequence). Frames
+  are read one chunk at a time and keep their original JPEG bytes where no resizing is
+  needed (media.stored_frame)."""
   if not chunk_len:
-    yield name, {'frames': frames, 'masks': masks[..., None], 'name': name, 'start': 0}
+    yield name, {'frames': [media.stored_frame(f) for f in frame_files],
+                 'masks': masks[..., None], 'name': name, 'start': 0}
     return
-  pairs = ((media.fit_longer_side(f, max_size), media.fit_longer_side(m, max_size, True))
-           for f, m in zip(frames, masks))
-  for start, chunk in media.chunks(pairs, chunk_len):
-    yield f'{name}:{start}', {'frames': np.stack([f for f, _ in chunk]),
-                              'masks': np.stack([m for _, m in chunk])[..., None],
-                              'name': name, 'start': start}
+  for start, chunk in media.chunks(zip(frame_files, masks), chunk_len):
+    yield f'{name}:{start}', {
+        'frames': [media.stored_frame(f, max_size) for f, _ in chunk],
+        'masks': np.stack([media.fit_longer_side(m, max_size, True) for _, m in chunk])[..., None],
+        'name': name, 'start': start}

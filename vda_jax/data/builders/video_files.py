@@ -28,11 +28,7 @@ class VdaVideoFiles(tfds.core.GeneratorBasedBuilder):
   BUILDER_CONFIGS = [manual.ManualConfig('clips', chunk_len=16, max_size=480)]
 
   def _info(self):
-    return tfds.core.DatasetInfo(builder=self, features=tfds.features.FeaturesDict({
-        'frames': tfds.features.Video(shape=(None, None, None, 3), encoding_format='jpeg'),
-        'name': tfds.features.Text(),
-        'start': np.int64,
-    }))
+    return tfds.core.DatasetInfo(builder=self, features=manual.unlabeled_video_features())
 
   def _split_generators(self, dl_manager):
     files = media.list_files(str(dl_manager.manual_dir), media.VIDEO_SUFFIXES, 'video files')
