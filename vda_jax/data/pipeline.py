@@ -1,8 +1,9 @@
 """Grain input: labeled image batches + unlabeled video-clip batches, one dict per step.
 
 The two streams are independent infinite MapDatasets (shuffled per epoch,
-split between JAX processes batch by batch) zipped together, so one iterator -- and one
-checkpointable iterator state -- feeds the train step. A stream drawn from a
+split between JAX processes batch by batch) zipped together, so one iterator feeds the
+train step; being random access, it starts at any step (how a run resumes). A stream
+drawn from a
 `Mixture` shuffles and repeats each source on its own and then mixes
 them by weight. Records of any size are resized to the model's square input
 (bilinear/area for pixels, nearest for labels) before batching. Elements stay
