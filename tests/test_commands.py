@@ -27,6 +27,7 @@ def test_every_console_script_points_at_a_function():
   scripts = tomllib.loads((ROOT / 'pyproject.toml').read_text())['project']['scripts']
   assert set(scripts) == {'vda-train', 'vda-segment', 'vda-experiment', 'vda-select',
                           'vda-convert-mit'}
+  # One process per program: each defines its own absl flags.
   for target in scripts.values():
     module, function = target.split(':')
     code = f'import {module} as m; assert callable(m.{function})'
