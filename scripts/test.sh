@@ -4,4 +4,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh test
 export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-3}"
-exec .venv/bin/python -m pytest -q --durations=20 "$@"
+# One worker per core, each file on one worker (module fixtures are built once): while
+# one worker compiles (single-threaded), the other runs.
+exec .venv/bin/python -m pytest -q -n auto --dist loadfile --durations=20 "$@"
