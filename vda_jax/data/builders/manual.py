@@ -48,13 +48,21 @@ def prepare(builder_cls, config, manual_dir, data_dir, layout):
   return builder
 
 
-def unlabeled_video_features():
-  """The features of unlabeled clips (video files, YouTube-VOS frame folders)."""
-  return tfds.features.FeaturesDict({
-      'frames': tfds.features.Video(shape=(None, None, None, 3), encoding_format='jpeg'),
-      'name': tfds.features.Text(),
-      'start': np.int64,
-  })
+class UnlabeledClips(tfds.core.GeneratorBasedBuilder):
+  """What the builders of unlabeled clips (video files, YouTube-VOS frame folders) share:
+  records {'frames', 'name', 'start'} of `chunk_len` frames at most `max_size` px. It
+  leaves the split generators to them, so TFDS registers only them (it skips abstract
+  builders)."""
+
+  VERSION = tfds.core.Version('1.0.0')
+  BUILDER_CONFIGS = [ManualConfig('clips', chunk_len=16, max_size=480)]
+
+  def _info(self):
+    return tfds.core.DatasetInfo(builder=self, features=tfds.features.FeaturesDict({
+        'frames': tfds.features.Video(shape=(None, None, None, 3), encoding_format='jpeg'),
+        'name': tfds.features.Text(),
+        'start': np.int64,
+    }))
 
 
 def labeled_video_features():

@@ -12,7 +12,6 @@ decodes to another frame count than its header declares is used, with a warning.
 import os
 
 import numpy as np
-import tensorflow_datasets as tfds
 
 from vda_jax.data import media
 from vda_jax.data.builders import manual
@@ -20,15 +19,10 @@ from vda_jax.data.builders import manual
 LAYOUT = 'a flat folder of video files (' + ', '.join(media.VIDEO_SUFFIXES) + ')'
 
 
-class VdaVideoFiles(tfds.core.GeneratorBasedBuilder):
+class VdaVideoFiles(manual.UnlabeledClips):
   """Unlabeled clips cut from the video files of a folder."""
 
-  VERSION = tfds.core.Version('1.0.0')
   MANUAL_DOWNLOAD_INSTRUCTIONS = f'Place {LAYOUT}.'
-  BUILDER_CONFIGS = [manual.ManualConfig('clips', chunk_len=16, max_size=480)]
-
-  def _info(self):
-    return tfds.core.DatasetInfo(builder=self, features=manual.unlabeled_video_features())
 
   def _split_generators(self, dl_manager):
     files = media.list_files(str(dl_manager.manual_dir), media.VIDEO_SUFFIXES, 'video files')

@@ -10,23 +10,16 @@ keeps its original JPEG bytes; a larger one is scaled down and re-encoded.
 """
 import os
 
-import tensorflow_datasets as tfds
-
 from vda_jax.data import media
 from vda_jax.data.builders import manual
 
 LAYOUT = 'JPEGImages/<video>/*.jpg (a YouTube-VOS or YouTube-VIS split folder)'
 
 
-class VdaYoutubeVos(tfds.core.GeneratorBasedBuilder):
+class VdaYoutubeVos(manual.UnlabeledClips):
   """Unlabeled clips from the frame folders of YouTube-VOS or YouTube-VIS."""
 
-  VERSION = tfds.core.Version('1.0.0')
   MANUAL_DOWNLOAD_INSTRUCTIONS = f'Place {LAYOUT}.'
-  BUILDER_CONFIGS = [manual.ManualConfig('clips', chunk_len=16, max_size=480)]
-
-  def _info(self):
-    return tfds.core.DatasetInfo(builder=self, features=manual.unlabeled_video_features())
 
   def _split_generators(self, dl_manager):
     root = os.path.join(str(dl_manager.manual_dir), 'JPEGImages')
