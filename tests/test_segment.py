@@ -106,9 +106,10 @@ def test_segment_a_davis_sequence_with_ground_truth(real_run, tmp_path):
   js = [metrics.region_j(np.array(Image.open(out / 'masks' / m)),
                          np.array(Image.open(DAVIS / 'Annotations' / '480p' / 'blackswan' / m)))
         for m in masks[1:-1]]
-  assert scores['J'] == pytest.approx(np.mean(js), abs=1e-9)
+  assert scores['J-foreground'] == pytest.approx(np.mean(js), abs=1e-9)
   saved = json.loads((out / 'scores.json').read_text())
-  assert saved['J&F'] == pytest.approx(scores['J&F']) and len(saved['per_frame']['J']) == 50
+  assert saved['J&F-foreground'] == pytest.approx(scores['J&F-foreground'])
+  assert len(saved['per_frame']['J']) == 50
   assert not (tmp_path / 'blackswan.incomplete').exists()
 
 

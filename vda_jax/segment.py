@@ -6,9 +6,10 @@ r"""Segments a video file or a folder of frames with a trained run.
 
 Writes OUTPUT/masks/<frame>.png (DAVIS palette PNGs at the input's resolution:
 0 = background, k = class k), OUTPUT/overlay.mp4 (or .gif) and, with ground
-truth, OUTPUT/scores.json (per-frame J and F, and J/F mean, recall, decay and
-J&F under the DAVIS-2016 protocol: masks binarised (value > 0, so several
-objects count as one), first and last frame not scored). Frames stream
+truth, OUTPUT/scores.json (per-frame J and F, and 'J-foreground', 'F-...',
+'J&F-foreground' (mean, recall, decay) under the DAVIS-2016 protocol: masks
+binarised (value > 0, so several objects count as one), first and last frame
+not scored). Frames stream
 through in batches, so memory does not grow with the video's length.
 Everything is written to OUTPUT.incomplete and renamed to OUTPUT only when
 it all succeeded; an existing OUTPUT is never touched.
@@ -139,7 +140,9 @@ def segment(predict, params, input_path, output, *, size, clip_len, batch_size, 
         raise media.DataError(f'{ground_truth}: {len(gt_files)} ground-truth masks for the '
                               f'{count} frames of {input_path}')
       scored = {k: [metrics.davis_scored(v, skip_first_last)] for k, v in per_frame.items()}
-      scores = {**metrics.davis_scores(scored), 'frames': count,
+      # Binarised masks: every object is one (DAVIS-2016's protocol), named as in training.
+      scores = {**{f'{k}-foreground': v for k, v in metrics.davis_scores(scored).items()},
+                'frames': count,
                 'per_frame': {'names': [names[t] if names else f'{t:05d}' for t in range(count)],
                               **per_frame}}
       with open(os.path.join(tmp, 'scores.json'), 'w') as f:
