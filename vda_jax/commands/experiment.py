@@ -47,8 +47,9 @@ def main(argv):
   f = flags.FLAGS
   seeds = [int(s) for s in f.seeds]
   selected = grid.load_selection(f.selection, f.selector) if f.selection else None
-  results = grid.run_grid(commands.config_path(f.config), f.workdir, f.models, f.methods, seeds, f.set,
-                                arg=f.arg, selected=selected)
+  config = commands.config_path(f.config)
+  results = grid.run_grid(config, f.workdir, f.models, f.methods, seeds, f.set, arg=f.arg,
+                          selected=selected)
   rows = grid.summarise(results)
   grid.write_reports(rows, results, f.workdir)
   print(grid.markdown_table(rows))
@@ -63,7 +64,7 @@ def main(argv):
     plots.curves_figure({'/'.join(map(str, k)): grid.run_dir(f.workdir, *k) for k in results},
                         f'{f.workdir}/curves.png')
   if f.analysis:
-    configs = grid.grid_configs(commands.config_path(f.config), f.models, f.methods, seeds, f.set, f.arg, selected)
+    configs = grid.grid_configs(config, f.models, f.methods, seeds, f.set, f.arg, selected)
     report = grid.analyse(configs, f.workdir)
     with open(f'{f.workdir}/analysis.md', 'w') as out:
       out.write(report)

@@ -28,7 +28,8 @@ def main(argv):
   if not flags.FLAGS['verbosity'].present:
     logging.set_verbosity(logging.WARNING)
   f = flags.FLAGS
-  rows = selection.run_selection(commands.config_path(f.config), f.workdir, f.models, f.methods, f.arg, f.set)
+  rows = selection.run_selection(commands.config_path(f.config), f.workdir, f.models, f.methods,
+                                 f.arg, f.set)
   print(selection.write_selection(rows, f.workdir))
   print(f'(written to {f.workdir}/selection.json and selection.md)')
 

@@ -7,8 +7,8 @@ benchmark adds 'images/val' and 'videos/val' for model selection), and
 
   embedded  the procedural benchmark (built on first use)
   real      datasets the user placed in manual dirs (COCO, VOC, DAVIS, FBMS,
-            video files, YouTube-VOS/VIS frame folders), e.g. COCO images + DAVIS and FBMS videos as in the
-            original work.
+            video files, YouTube-VOS/VIS frame folders), e.g. COCO images +
+            DAVIS and FBMS videos as in the original work.
             A train split may mix sources: 'coco/train:2,voc/train:1' draws
             images from both in a 2:1 ratio (Grain's MapDataset.mix).
 
