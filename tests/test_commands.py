@@ -52,3 +52,14 @@ def test_bad_input_is_one_line_and_exit_status_2(tmp_path, args, message):
   assert last.startswith('main.py: error: ') and message in last, done.stderr
   assert 'Traceback' not in done.stderr
   assert not (tmp_path / 'run').exists()  # nothing written
+
+
+
+def test_a_preempted_command_says_so_and_exits_143():
+  code = ('from vda_jax import commands, preemption\n'
+          'def main(argv):\n'
+          '  raise preemption.Interrupted("SIGTERM: the run in runs/x stopped")\n'
+          'commands.run(main)\n')
+  done = subprocess.run([sys.executable, '-c', code], cwd=ROOT, capture_output=True, text=True)
+  assert done.returncode == 143
+  assert done.stderr.strip().splitlines()[-1] == '-c: SIGTERM: the run in runs/x stopped'

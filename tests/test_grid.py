@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT
-from vda_jax import grid
+from vda_jax import grid, preemption
 
 
 def fake_train(config, workdir):
@@ -144,3 +144,16 @@ def test_a_run_of_another_config_is_never_reused(tmp_path):
   with pytest.raises(ValueError, match=r'adversarial.weight: saved 0.1, now 0.3'):
     grid.run_grid(config_path, str(tmp_path), ['cnn2d'], ['adversarial'], [0],
                   overrides=['train.steps=3', 'adversarial.weight=0.3'], train_fn=fake_train)
+
+
+def test_a_preempted_run_stops_the_grid(tmp_path):
+  trained = []
+
+  def preempted_first(config, workdir):
+    trained.append(config.seed)
+    return {'preempted_at_step': 2} if config.seed == 0 else fake_train(config, workdir)
+
+  with pytest.raises(preemption.Interrupted, match='SIGTERM: the run in .*seed0 stopped'):
+    grid.run_grid(str(ROOT / 'configs' / 'embedded.py'), str(tmp_path), ['cnn2d'],
+                  ['source_only'], [0, 1], overrides=['train.steps=3'], train_fn=preempted_first)
+  assert trained == [0]  # seed 1 never started

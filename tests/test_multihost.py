@@ -84,12 +84,7 @@ def test_two_processes_on_loopback_match_one_process(tmp_path, data_dir, straigh
   config = _config(data_dir)
   config.mesh.data = -1  # both processes' devices
   checkpoint.save_config(config, str(tmp_path))
-  with socket.socket() as s:
-    s.bind(('127.0.0.1', 0))
-    port = s.getsockname()[1]
-  procs = [_spawn(tmp_path, VDA_COORDINATOR=f'127.0.0.1:{port}', VDA_NUM_PROCESSES='2',
-                  VDA_PROCESS_ID=str(i)) for i in range(2)]
-  results = [_finish(p) for p in procs]
+  results = [_finish(p) for p in _two_processes(tmp_path)]
   # Each process fed half of every global batch; the global batches are the 1-process ones.
   # Gradients summed across processes in another order differ by float32 rounding (~1e-7),
   # which 40 Adam steps amplify (seen: 1e-7 up to step 18, then up to 1e-4). Neighbouring
@@ -120,6 +115,45 @@ def test_two_processes_on_loopback_match_one_process(tmp_path, data_dir, straigh
   assert proc.returncode == 0, out[-3000:]
   assert 'resumed from step 20' in out and 'data stream is rebuilt at that step' in out
   np.testing.assert_allclose(_losses(tmp_path)[20:], reference[20:], rtol=1e-3)
+
+
+def _two_processes(workdir, **env_of_process):
+  """Both processes of a loopback group; env_of_process: {'p1': {...}} extra env."""
+  with socket.socket() as s:
+    s.bind(('127.0.0.1', 0))
+    port = s.getsockname()[1]
+  return [_spawn(workdir, VDA_COORDINATOR=f'127.0.0.1:{port}', VDA_NUM_PROCESSES='2',
+                 VDA_PROCESS_ID=str(i), **env_of_process.get(f'p{i}', {})) for i in range(2)]
+
+
+def test_two_processes_stop_at_the_same_eval_record_on_a_sigterm_to_one(
+    tmp_path, data_dir, sources):
+  config = _config(data_dir)
+  config.mesh.data = -1
+  config.train.eval_every = 20
+  checkpoint.save_config(config, str(tmp_path))
+  # Poll 22 of process 1 is the second record of step 20's evaluation (polls 1-20 are
+  # the steps; `sources` built the data). Without polling during evaluation the processes
+  # would finish it, log its scores and stop at step 21.
+  results = [_finish(p) for p in _two_processes(
+      tmp_path, p1={'VDA_TEST_SIGTERM_AT_POLL': '22'})]
+  assert results == [{'preempted_at_step': 20}] * 2
+  assert not any('video/mIoU' in r for r in read_metrics(str(tmp_path)))
+  assert max(r['step'] for r in read_metrics(str(tmp_path))) == 20
+  assert _latest(tmp_path, config) == 20
+
+
+def test_two_processes_stop_a_dataset_build_on_a_sigterm(tmp_path):
+  config = _config(str(tmp_path / 'tfds'))
+  config.mesh.data = -1
+  checkpoint.save_config(config, str(tmp_path / 'run'))
+  # Process 0 builds (the other waits); its second record comes with the signal.
+  results = [_finish(p) for p in _two_processes(
+      tmp_path / 'run', p0={'VDA_TEST_SIGTERM_AT_POLL': '2'})]
+  assert results == [{'preempted_at_step': None}] * 2
+  assert not (tmp_path / 'run' / 'checkpoints').exists()
+  assert not [p for p in (tmp_path / 'tfds').rglob('*')
+              if 'incomplete' in p.name or p.name == 'dataset_info.json']
 
 
 def _latest(workdir, config):

@@ -36,7 +36,7 @@ def test_short_run_learns_more_than_the_label_prior_and_reports_every_metric(
   assert {'images/val', 'videos/val'} <= set(sources)
   held_out = {**sources, 'images/val': Unreadable('images/val'),
               'videos/val': Unreadable('videos/val')}
-  monkeypatch.setattr(loop.datasets, 'load_sources', lambda _: held_out)
+  monkeypatch.setattr(loop.datasets, 'load_sources', lambda *_, **__: held_out)
   results = loop.train_and_evaluate(config, str(tmp_path), jax.devices()[:1])
   rows = [r for r in read_metrics(str(tmp_path)) if 'sup_loss' in r]
   assert [r['step'] for r in rows] == list(range(5, 61, 5))
@@ -133,14 +133,40 @@ def test_sigterm_during_eval_saves_and_stops_before_the_next_record(
   config = tiny_config('source_only', data_dir)
   config.train.update(steps=4, eval_every=2, checkpoint_every=4)
   videos = SigtermOnRead(sources['videos/test'])
-  monkeypatch.setattr(loop.datasets, 'load_sources', lambda _: {**sources, 'videos/test': videos})
+  monkeypatch.setattr(loop.datasets, 'load_sources',
+                      lambda *_, **__: {**sources, 'videos/test': videos})
   assert len(videos) > 3
   results = loop.train_and_evaluate(config, str(tmp_path), jax.devices()[:1])
   assert results == {'preempted_at_step': 2}
   assert videos.reads == 2  # the record that came with the signal is the last one read
   assert not any('video/mIoU' in r for r in read_metrics(str(tmp_path)))
   assert checkpoint.manager(str(tmp_path)).latest_step() == 2
-  monkeypatch.setattr(loop.datasets, 'load_sources', lambda _: sources)
+  monkeypatch.setattr(loop.datasets, 'load_sources', lambda *_, **__: sources)
   results = loop.train_and_evaluate(config, str(tmp_path), jax.devices()[:1])
   assert 0 <= results['video/mIoU'] <= 1
   assert [r['step'] for r in read_metrics(str(tmp_path)) if 'video/mIoU' in r] == [4]
+
+
+def test_sigterm_during_a_dataset_build_stops_before_training_and_leaves_no_dataset(
+    tmp_path, sources, monkeypatch):
+  config = tiny_config('source_only', str(tmp_path / 'tfds'))
+  build, polls = loop.datasets.load_sources, []
+
+  def build_with_sigterm(data_config, should_stop):
+    def poll():  # the third record of the build arrives with a SIGTERM
+      polls.append(1)
+      if len(polls) == 3:
+        os.kill(os.getpid(), signal.SIGTERM)
+      return should_stop()
+    return build(data_config, should_stop=poll)
+
+  monkeypatch.setattr(loop.datasets, 'load_sources', build_with_sigterm)
+  results = loop.train_and_evaluate(config, str(tmp_path / 'run'), jax.devices()[:1])
+  assert results == {'preempted_at_step': None}
+  assert len(polls) == 3  # the build stopped at the record that came with the signal
+  assert not (tmp_path / 'run').exists()  # nothing written for a run that never started
+  leftovers = [p for p in (tmp_path / 'tfds').rglob('*')
+               if 'incomplete' in p.name or p.name == 'dataset_info.json']
+  assert leftovers == []  # no half-written dataset, and none that looks complete
+  again = build(config.data)  # the next run builds it from the start
+  assert {k: len(v) for k, v in again.items()} == {k: len(v) for k, v in sources.items()}

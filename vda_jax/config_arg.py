@@ -1,12 +1,15 @@
 """Config helpers: big_vision-style config args ('method=adversarial,width=32'),
 'a.b=value' overrides, and loading a config file as a module."""
 import importlib.util
+import os
 
 import ml_collections
 
 
 def load_config_module(path):
   """The config file at `path` (a Python file with get_config(arg)) as a module."""
+  if not os.path.isfile(path):
+    raise FileNotFoundError(f'config file {path!r} does not exist')
   spec = importlib.util.spec_from_file_location('vda_config', path)
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)

@@ -12,7 +12,7 @@ import os
 import numpy as np
 from scipy import stats
 
-from vda_jax import analysis
+from vda_jax import analysis, preemption
 from vda_jax.config_arg import apply_overrides, load_config_module
 from vda_jax.data import datasets
 from vda_jax.train import checkpoint
@@ -56,7 +56,8 @@ def load_selection(path, selector):
 def run_grid(config_path, workdir, models, methods, seeds, overrides=(), train_fn=None, arg='',
              selected=None):
   """Trains (or resumes) every run; returns {(model, method, seed): results}. A run
-  that already logged its final eval is skipped and its logged scores are used."""
+  that already logged its final eval is skipped and its logged scores are used. A run
+  stopped by a SIGTERM stops the grid (preemption.Interrupted); the same call resumes."""
   train_fn = train_fn or train_and_evaluate
   results = {}
   for key, config in grid_configs(config_path, models, methods, seeds, overrides, arg,
@@ -66,7 +67,17 @@ def run_grid(config_path, workdir, models, methods, seeds, overrides=(), train_f
     print(f'== {" ".join(map(str, key))} -> {path}' + (' (finished)' if results[key] else ''),
           flush=True)
     if results[key] is None:
-      results[key] = train_fn(config, path)
+      results[key] = train_to_end(config, path, train_fn)
+  return results
+
+
+def train_to_end(config, path, train_fn=train_and_evaluate):
+  """train_fn(config, path)'s final eval; preemption.Interrupted if a SIGTERM stopped
+  the run, so that a grid stops with it."""
+  results = train_fn(config, path)
+  if 'preempted_at_step' in results:
+    raise preemption.Interrupted(f'SIGTERM: the run in {path} stopped; the same command '
+                                 'resumes it')
   return results
 
 

@@ -8,6 +8,7 @@ and scripts/launch_*.sh); a preempted run (SIGTERM) saves and exits, and the
 same command resumes it.
 """
 import json
+import sys
 
 from absl import flags, logging
 import jax
@@ -32,6 +33,8 @@ def main(argv):
   results = train_and_evaluate(flags.FLAGS.config, flags.FLAGS.workdir)
   if jax.process_index() == 0:
     print(json.dumps(results, indent=1, sort_keys=True))
+  if 'preempted_at_step' in results:
+    sys.exit(commands.PREEMPTED)
 
 
 def run():

@@ -148,7 +148,7 @@ def run_selection(config_path, workdir, models, methods, arg='', overrides=(), t
       config_path, models, methods, arg, overrides).items():
     path = os.path.join(workdir, model, method, f'c{i}')
     print(f'== {model} {method} c{i} {fields} -> {path}', flush=True)
-    results = grid.finished_results(path, config) or train_fn(config, path)
+    results = grid.finished_results(path, config) or grid.train_to_end(config, path, train_fn)
     exp = Experiment.from_config(config)
     params = exp.restore(path).params['model']
     dev = dev_score(exp.model, params, datasets.load_sources(config.data), config)

@@ -10,7 +10,9 @@
 (`embedded`, `configs/real.py`, ...) so an installed vda_jax needs no checkout.
 Bad input (a missing file, a bad flag, config field or data layout) is one
 line on stderr naming the problem and exit status 2; VDA_TRACEBACK=1 shows
-the traceback instead.
+the traceback instead. A run stopped by SIGTERM (a preemption notice) saves,
+says so on stderr and exits with status 143, as a process the signal ended
+would; the same command resumes.
 """
 import os
 import pathlib
@@ -18,6 +20,9 @@ import sys
 
 from absl import app, flags
 
+from vda_jax import preemption
+
+PREEMPTED = 128 + 15  # the shell's status for a process ended by SIGTERM
 # Input errors: DataError (bad data) is a ValueError; KeyError is a config field
 # that does not exist.
 BAD_INPUT = (ValueError, KeyError, OSError)
@@ -75,6 +80,9 @@ def run(main):
 
   try:
     app.run(main, argv=argv, flags_parser=parse)
+  except preemption.Interrupted as e:
+    print(f'{prog}: {e}', file=sys.stderr)
+    sys.exit(PREEMPTED)
   except BAD_INPUT as e:
     if debug:
       raise

@@ -17,10 +17,9 @@ videos {'frames' (T,H,W,3)[, 'masks' (T,H,W,1)], 'name'}; masks hold the
 task's labels (255 = void). Sizes vary per record; the pipeline resizes.
 """
 import jax
-from jax.experimental import multihost_utils
 import ml_collections
 
-from vda_jax import labels
+from vda_jax import labels, preemption
 from vda_jax.data import synthetic
 from vda_jax.data.builders import coco, davis, embedded, fbms, video_files, voc, youtube_vos
 from vda_jax.data.media import DataError
@@ -38,21 +37,29 @@ def embedded_spec(data_config):
       artifacts=synthetic.Artifacts(**d.artifacts), object_scale=tuple(d.object_scale))
 
 
-def _one_writer(build):
+def _one_writer(build, should_stop=None):
   """Process 0 builds, the others wait for it and then read what it wrote. Every
-  dataset build goes through here, so several hosts never write one dataset at once."""
+  dataset build goes through here, so several hosts never write one dataset at once.
+  A preemption notice during process 0's build stops every process
+  (preemption.Interrupted)."""
   if jax.process_count() == 1:
     return build()
-  built = build() if jax.process_index() == 0 else None
-  multihost_utils.sync_global_devices('vda dataset built')
+  built, interrupted = None, False
+  if jax.process_index() == 0:
+    try:
+      built = build()
+    except preemption.Interrupted:
+      interrupted = True
+  if preemption.share_count(should_stop, interrupted):  # also the barrier
+    raise preemption.Interrupted('preemption notice during a dataset build')
   return built or build()
 
 
-def _embedded_sources(data_config):
+def _embedded_sources(data_config, should_stop=None):
   spec = embedded_spec(data_config)
   path = embedded.data_dir(data_config.data_dir or None)
-  builders = _one_writer(lambda: {kind: embedded.builder(kind, spec, path)
-                                  for kind in ('images', 'videos')})
+  builders = _one_writer(lambda: {kind: embedded.builder(kind, spec, path, should_stop)
+                                  for kind in ('images', 'videos')}, should_stop)
   return {f'{kind}/{split}': b.as_data_source(split)
           for kind, b in builders.items() for split in b.info.splits}
 
@@ -92,32 +99,33 @@ def _labeled_video(r):
   return _video_record(r, labels.to_foreground)
 
 
-def _real_builder(name, d, train):
+def _real_builder(name, d, train, should_stop):
   """(TFDS builder, record fn, kind) of one named real dataset; `train` video
   datasets are stored as short, downscaled chunks (config.data.train_clips)."""
   dirs, data_dir = d.manual_dirs, embedded.data_dir(d.data_dir or None)
   if name == 'coco':
-    return coco.builder(dirs.coco, data_dir, d.task), _image_record, 'images'
+    return coco.builder(dirs.coco, data_dir, d.task, should_stop), _image_record, 'images'
   if name == 'voc':
-    return voc.builder(dirs.voc, data_dir, d.task), _image_record, 'images'
+    return voc.builder(dirs.voc, data_dir, d.task, should_stop), _image_record, 'images'
   if name in ('davis', 'fbms'):
     if d.task != 'foreground':
       raise ValueError(f'config.data: {name} has object masks, not classes; it needs '
                        f"task='foreground', got task={d.task!r}")
-    chunking = d.train_clips if train else {}
+    chunking = {**(d.train_clips if train else {}), 'should_stop': should_stop}
     built = (davis.builder(dirs.davis, data_dir, d.davis_year, **chunking) if name == 'davis'
              else fbms.builder(dirs.fbms, data_dir, **chunking))
     return built, _labeled_video, 'videos'
   if name in ('video_files', 'youtube_vos'):
     module = video_files if name == 'video_files' else youtube_vos
-    return module.builder(dirs[name], data_dir, **d.train_clips), _video_record, 'videos'
+    return (module.builder(dirs[name], data_dir, **d.train_clips, should_stop=should_stop),
+            _video_record, 'videos')
   raise ValueError(f'config.data: unknown real dataset {name!r}; known: '
                    'coco, voc, davis, fbms, video_files, youtube_vos')
 
 
-def _built(name, d, train):
+def _built(name, d, train, should_stop=None):
   """(builder, record fn, kind) of a real dataset, built by one process if it is not yet."""
-  return _one_writer(lambda: _real_builder(name, d, train))
+  return _one_writer(lambda: _real_builder(name, d, train, should_stop), should_stop)
 
 
 def parse_sources(spec, field):
@@ -134,13 +142,13 @@ def parse_sources(spec, field):
   return out
 
 
-def _real_sources(d):
+def _real_sources(d, should_stop=None):
   builders = {}
 
   def source(name, split, kind, field):
     key = (name, field.startswith('train'))
     if key not in builders:
-      builders[key] = _built(name, d, train=key[1])
+      builders[key] = _built(name, d, key[1], should_stop)
     builder, fn, got = builders[key]
     if got != kind:
       raise ValueError(f'config.data.{field}: {name} holds {got}, not {kind}')
@@ -190,12 +198,14 @@ def class_names(data_config: ml_collections.ConfigDict) -> tuple[str, ...]:
   return tuple(_built(first, d, train=True)[0].info.metadata['class_names'])
 
 
-def load_sources(data_config: ml_collections.ConfigDict) -> dict:
-  """{'images/train': source, ...}: random-access sources of every split of the data."""
+def load_sources(data_config: ml_collections.ConfigDict, should_stop=None) -> dict:
+  """{'images/train': source, ...}: random-access sources of every split of the data.
+  Datasets not yet on disk are built first, polling `should_stop()` (a preemption
+  notice, see vda_jax.preemption) before each record they write."""
   if data_config.name not in DATASETS:
     raise ValueError(f'config.data.name={data_config.name!r} is not a dataset; '
                      f'known: {sorted(DATASETS)}')
   try:
-    return DATASETS[data_config.name](data_config)
+    return DATASETS[data_config.name](data_config, should_stop)
   except DataError as e:
     raise DataError(f'config.data ({data_config.name}): {e}') from None

@@ -2,19 +2,9 @@
 import numpy as np
 
 from vda_jax import labels as labels_lib
+from vda_jax.preemption import checked
 from vda_jax.data.pipeline import stack_frames
 from vda_jax.eval import inference, metrics
-
-
-class Interrupted(Exception):
-  """`should_stop()` turned true during an evaluation (a preemption notice)."""
-
-
-def _checked(records, should_stop):
-  for record in records:
-    if should_stop is not None and should_stop():
-      raise Interrupted('evaluation interrupted')
-    yield record
 
 
 def evaluate_split(predict, params, source, kind, *, sharding, class_names, batch_size,
@@ -26,13 +16,14 @@ def evaluate_split(predict, params, source, kind, *, sharding, class_names, batc
   `skip_first_last` drops each sequence's first and last frame from J and F, as
   the DAVIS toolkit does. 'X-ci_lo' / 'X-ci_hi' bound a 95% bootstrap CI of X
   over the split's images or clips. `should_stop()` is polled before each record: once
-  true, Interrupted is raised (a long DAVIS eval must not outlast a preemption notice)."""
+  true, vda_jax.preemption.Interrupted is raised (a long DAVIS eval must not outlast a
+  preemption notice)."""
   k = len(class_names)
   confusions = []  # one per image or clip: what the bootstrap resamples
   prefix = 'image' if kind == 'images' else 'video'
   if kind == 'images':
     records = ((r['mask'][..., 0], r['image'])
-               for r in _checked(map(source.__getitem__, range(len(source))), should_stop))
+               for r in checked(map(source.__getitem__, range(len(source))), should_stop))
     for label, pred in inference.segment_images(predict, params, records, size=size,
                                                 batch_size=batch_size, sharding=sharding):
       confusions.append(metrics.confusion_matrix(pred, label, k))
@@ -41,7 +32,7 @@ def evaluate_split(predict, params, source, kind, *, sharding, class_names, batc
     per_sequence = {'J': [], 'F': []}
 
     def videos():
-      for r in _checked(map(source.__getitem__, range(len(source))), should_stop):
+      for r in checked(map(source.__getitem__, range(len(source))), should_stop):
         yield stack_frames(r['masks'])[..., 0], stack_frames(r['frames'])
 
     for labels, t, pred in inference.segment_videos(

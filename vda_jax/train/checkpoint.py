@@ -1,5 +1,4 @@
-"""A run's workdir on disk: config.json, Orbax checkpoints of the train state, and
-the preemption watch that decides when to save and stop.
+"""A run's workdir on disk: config.json and Orbax checkpoints of the train state.
 
   workdir/config.json             the locked config the run was made from
   workdir/checkpoints/<step>/     'state' (TrainState)
@@ -9,11 +8,8 @@ step (data/pipeline.py), so a resumed run rebuilds it at state.step, on any
 number of hosts. (Checkpoints written before this also hold a 'data' item, a
 Grain iterator state per process; it is ignored.)
 """
-import contextlib
 import json
 import os
-import signal
-import threading
 
 from etils import epath
 import jax
@@ -26,9 +22,19 @@ def workdir_path(workdir) -> epath.Path:
   return epath.Path(workdir) if '://' in str(workdir) else epath.Path(os.path.abspath(workdir))
 
 
+class _Manager(ocp.CheckpointManager):
+  """Orbax's manager, minus its own calls to JAX's preemption sync point: it numbers
+  them by step, while the loop's poll (vda_jax.preemption) counts training steps and
+  evaluation records; two numberings would let the processes miss the agreed call.
+  The loop decides when to save."""
+
+  def reached_preemption(self, step: int) -> bool:
+    return False
+
+
 def manager(workdir, keep=2) -> ocp.CheckpointManager:
   """The Orbax manager of workdir/checkpoints, keeping the last `keep` steps."""
-  return ocp.CheckpointManager(
+  return _Manager(
       workdir_path(workdir) / 'checkpoints',
       options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True))
 
@@ -120,28 +126,3 @@ def _tuples(tree):
   if isinstance(tree, list):
     return tuple(_tuples(v) for v in tree)
   return tree
-
-
-@contextlib.contextmanager
-def preemption_watch(mngr):
-  """Yields `preempted(step=None)`: True once a SIGTERM asked the run to save and stop.
-
-  One process: our SIGTERM handler sets a flag, which `preempted()` (no step) also
-  reads, so a long evaluation can poll it between records. Several: JAX's
-  preemption service catches SIGTERM and every process reaches the sync point at
-  the same training step, so the collective save that follows never waits on a
-  process that left; between steps (`preempted()`) there is no sync point, and an
-  evaluation runs to its end before the notice is acted on.
-  """
-  if jax.process_count() > 1:
-    yield lambda step=None: step is not None and mngr.reached_preemption(step)
-    return
-  if threading.current_thread() is not threading.main_thread():  # only it may take signals
-    yield lambda step=None: False
-    return
-  received = []
-  previous = signal.signal(signal.SIGTERM, lambda *_: received.append(True))
-  try:
-    yield lambda step=None: bool(received)
-  finally:
-    signal.signal(signal.SIGTERM, previous)

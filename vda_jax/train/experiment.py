@@ -101,7 +101,7 @@ class Experiment:
 
   def evaluate(self, model_params, sources, split=None, should_stop=None) -> dict:
     """Scores on images/ and videos/`split` (default config.eval.split); see eval.evaluate
-    (`should_stop` polled per record: eval.evaluate.Interrupted once it is true)."""
+    (`should_stop` polled per record: preemption.Interrupted once it is true)."""
     c = self.config
     return evaluate(self.predict, model_params, sources, sharding=shd.batch_sharding(self.mesh),
                     class_names=self.class_names, image_batch=c.eval.image_batch,

@@ -1,7 +1,7 @@
 """The training loop: data -> jitted step -> logs, evals, checkpoints.
 
 The run's wiring is `train.experiment.Experiment`; its workdir (config.json,
-checkpoints, preemption) is `train.checkpoint`.
+checkpoints) is `train.checkpoint`; SIGTERM is `vda_jax.preemption`.
 """
 import logging
 import time
@@ -12,8 +12,8 @@ import ml_collections
 import numpy as np
 import tqdm
 
+from vda_jax import preemption
 from vda_jax.data import datasets
-from vda_jax.eval.evaluate import Interrupted
 from vda_jax.train import checkpoint, profiling
 from vda_jax.train import sharding as shd
 from vda_jax.train.experiment import Experiment, train_iterator
@@ -37,11 +37,22 @@ def _mean_metrics(pending):
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
                        devices: Sequence[jax.Device] | None = None) -> dict:
   """Trains per `config` into `workdir` (resuming if it holds checkpoints); returns final eval,
-  or {'preempted_at_step': step} when a SIGTERM made it save and stop early."""
+  or {'preempted_at_step': step} when a SIGTERM made it save and stop early (step
+  None: the notice came during a dataset build, before training; nothing to save)."""
+  with preemption.watch() as preempted:
+    return _train_and_evaluate(config, workdir, devices, preempted)
+
+
+def _train_and_evaluate(config, workdir, devices, preempted):
   profiling.enable_compile_cache(config.train.compile_cache_dir)
   started = time.perf_counter()
   exp = Experiment.from_config(config, devices)
-  sources = datasets.load_sources(config.data)
+  try:
+    sources = datasets.load_sources(config.data, should_stop=preempted)
+  except preemption.Interrupted:
+    logging.warning('SIGTERM during a dataset build: stopped before training; the same '
+                    'command builds it again (TFDS keeps no half-written dataset)')
+    return {'preempted_at_step': None}
   checkpoint.check_same_config(config, workdir)
   checkpoint.save_config(config, workdir)
   manager = checkpoint.manager(workdir, config.train.keep_checkpoints)
@@ -82,7 +93,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   profile_dir = str(checkpoint.workdir_path(workdir) / 'profile')
   with (tqdm.tqdm(total=total, initial=first, desc='train', disable=jax.process_index() != 0,
                   mininterval=2.0) as progress,
-        checkpoint.preemption_watch(manager) as preempted,
         profiling.trace_window(config.train.profile_steps, profile_dir) as profile):
     for step in range(first + 1, total + 1):
       profile(step)
@@ -98,7 +108,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
         clock.update(time=time.perf_counter(), step=step, wait=0.0)
       pending.append((step, metrics))
       progress.update()
-      last, stop = step == total, preempted(step)
+      last, stop = step == total, preempted()
       if step % config.train.log_every == 0 or last or stop:
         flush()
       if (step % config.train.eval_every == 0 or last) and not stop:
@@ -106,7 +116,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
         try:
           results = score(state.params['model'], preempted)
           writer.write(step, results)
-        except Interrupted:
+        except preemption.Interrupted:
           logging.warning('SIGTERM during the evaluation of step %d: it is dropped; saving',
                           step)
           results, stop = {}, True

@@ -169,8 +169,8 @@ class VdaCoco(tfds.core.GeneratorBasedBuilder):
       yield info['id'], {'image': image, 'mask': mask[..., None], 'name': info['file_name']}
 
 
-def builder(manual_dir, data_dir, mode='foreground'):
+def builder(manual_dir, data_dir, mode='foreground', should_stop=None):
   if mode not in MODES:
     raise ValueError(f'COCO mode={mode!r}; expected one of {MODES}')
   return manual.prepare(VdaCoco, manual.ManualConfig(mode, manual_dir), manual_dir, data_dir,
-                        LAYOUT)
+                        LAYOUT, should_stop)

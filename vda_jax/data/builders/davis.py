@@ -96,9 +96,9 @@ class VdaDavis(tfds.core.GeneratorBasedBuilder):
       yield from manual.sequence_records(seq, files, masks, p['chunk_len'], p['max_size'])
 
 
-def builder(manual_dir, data_dir, year='2016', chunk_len=0, max_size=0):
+def builder(manual_dir, data_dir, year='2016', chunk_len=0, max_size=0, should_stop=None):
   """Whole sequences at full size (chunk_len=0), or training chunks (see module doc)."""
   if year not in YEARS:
     raise ValueError(f'DAVIS year={year!r}; expected one of {YEARS}')
   config = manual.ManualConfig(year, manual_dir, chunk_len=chunk_len, max_size=max_size)
-  return manual.prepare(VdaDavis, config, manual_dir, data_dir, LAYOUT)
+  return manual.prepare(VdaDavis, config, manual_dir, data_dir, LAYOUT, should_stop)

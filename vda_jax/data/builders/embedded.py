@@ -16,6 +16,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from vda_jax.data import synthetic
+from vda_jax.data.builders import manual
 
 DEFAULT_DATA_DIR = os.path.join('~', '.cache', 'vda_jax', 'tensorflow_datasets')
 
@@ -102,15 +103,14 @@ def data_dir(path=None):
   return os.path.expanduser(path or os.environ.get('VDA_DATA_DIR') or DEFAULT_DATA_DIR)
 
 
-def builder(kind, spec: BenchmarkSpec, path=None):
-  """The builder for `kind`, generated into the data dir if not there yet."""
+def builder(kind, spec: BenchmarkSpec, path=None, should_stop=None):
+  """The builder for `kind`, generated into the data dir if not there yet (polling
+  `should_stop()` per record: see manual.write)."""
   config = EmbeddedConfig(kind, spec)
   if config.name in VdaEmbedded.builder_configs:  # TFDS refuses a twin of a predefined config
     config = config.name
-  b = VdaEmbedded(config=config, data_dir=data_dir(path))
   # TFDS writes into an `incomplete.*` folder and renames it at the end, so an
   # interrupted build is regenerated rather than read half-written.
-  b.download_and_prepare(file_format='array_record',
-                         download_config=tfds.download.DownloadConfig(
-                             verify_ssl=False, try_download_gcs=False))
-  return b
+  return manual.write(VdaEmbedded(config=config, data_dir=data_dir(path)),
+                      tfds.download.DownloadConfig(verify_ssl=False, try_download_gcs=False),
+                      should_stop)

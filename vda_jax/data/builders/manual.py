@@ -14,6 +14,7 @@ import os
 import numpy as np
 import tensorflow_datasets as tfds
 
+from vda_jax import preemption
 from vda_jax.data import media
 
 
@@ -28,8 +29,24 @@ class ManualConfig(tfds.core.BuilderConfig):
     self.mode, self.params = mode, params
 
 
-def prepare(builder_cls, config, manual_dir, data_dir, layout):
-  """`builder_cls` for `config`, built from `manual_dir` into `data_dir` if not there yet."""
+def write(builder, download_config, should_stop=None):
+  """Generates `builder`'s splits if they are not on disk yet, polling `should_stop()`
+  before each record (preemption.Interrupted once it is true: TFDS then removes its
+  `incomplete.*` folder, so nothing half-written remains)."""
+  if should_stop is not None:
+    # TFDS calls the instance's _split_generators; wrapping it here polls every
+    # builder's records without each builder knowing about preemption.
+    split_generators = builder._split_generators
+    builder._split_generators = lambda dl_manager: {
+        split: preemption.checked(examples, should_stop)
+        for split, examples in split_generators(dl_manager).items()}
+  builder.download_and_prepare(file_format='array_record', download_config=download_config)
+  return builder
+
+
+def prepare(builder_cls, config, manual_dir, data_dir, layout, should_stop=None):
+  """`builder_cls` for `config`, built from `manual_dir` into `data_dir` if not there yet
+  (`should_stop`: see `write`)."""
   if not manual_dir:
     raise media.DataError(f'{builder_cls.name}: no manual dir given; set it to a folder laid '
                           f'out as {layout}')
@@ -41,11 +58,9 @@ def prepare(builder_cls, config, manual_dir, data_dir, layout):
                           f'expected {layout}')
   if config.name in builder_cls.builder_configs:  # TFDS refuses a twin of a predefined config
     config = config.name
-  builder = builder_cls(config=config, data_dir=data_dir)
-  builder.download_and_prepare(
-      file_format='array_record',
-      download_config=tfds.download.DownloadConfig(manual_dir=manual_dir, try_download_gcs=False))
-  return builder
+  return write(builder_cls(config=config, data_dir=data_dir),
+               tfds.download.DownloadConfig(manual_dir=manual_dir, try_download_gcs=False),
+               should_stop)
 
 
 class UnlabeledClips(tfds.core.GeneratorBasedBuilder):
