@@ -5,6 +5,7 @@ Frames are RGB uint8 (H, W, 3); masks are uint8 (H, W) of raw PNG values
 (FFmpeg backend) one frame at a time, so a long video never sits in memory; a
 video is whatever decodes, whatever frame count its header declares.
 """
+import io
 import logging
 import os
 
@@ -37,22 +38,27 @@ class DataError(ValueError):
   """Input that cannot be used; the message names the file and the problem."""
 
 
-def _open(path):
+def _open(path, data=None):
+  """PIL's image of `path` (read from `data`, its bytes, if given); errors name `path`."""
   try:
-    return Image.open(path)
+    return Image.open(path if data is None else io.BytesIO(data))
   except FileNotFoundError:
     raise DataError(f'{path}: no such file') from None
   except OSError as e:
     raise DataError(f'{path}: not a readable image ({e})') from None
 
 
+def _rgb(im, path):
+  try:
+    return np.asarray(im.convert('RGB'))
+  except OSError as e:  # truncated files fail on decode, not on open
+    raise DataError(f'{path}: corrupt or truncated image ({e})') from None
+
+
 def read_image(path):
   """RGB uint8 (H, W, 3)."""
   with _open(path) as im:
-    try:
-      return np.asarray(im.convert('RGB'))
-    except OSError as e:  # truncated files fail on decode, not on open
-      raise DataError(f'{path}: corrupt or truncated image ({e})') from None
+    return _rgb(im, path)
 
 
 def image_size(path):
@@ -65,13 +71,16 @@ def stored_frame(path, max_size=0):
   """What a dataset stores for the frame image at `path`: its original bytes if it is a
   JPEG that needs no resizing (no second-generation JPEG; checked to decode), else the
   decoded RGB array scaled to a longer side of at most `max_size` (0 = as is)."""
-  with _open(path) as im:
-    is_jpeg, size = im.format == 'JPEG', max(im.size)
-  if is_jpeg and (not max_size or size <= max_size):
-    read_image(path)  # a corrupt or truncated file is named now, not when training reads it
+  try:
     with open(path, 'rb') as f:
-      return f.read()
-  return fit_longer_side(read_image(path), max_size)
+      data = f.read()
+  except FileNotFoundError:
+    raise DataError(f'{path}: no such file') from None
+  with _open(path, data) as im:
+    rgb = _rgb(im, path)  # a corrupt or truncated file is named now, not when training reads it
+    if im.format == 'JPEG' and (not max_size or max(im.size) <= max_size):
+      return data
+  return fit_longer_side(rgb, max_size)
 
 
 def read_mask(path):
