@@ -71,12 +71,15 @@ def real_config(data_dir):
 
 @pytest.fixture(scope='module')
 def real_run(tmp_path_factory, data_dir):
-  """A 4-step run: COCO + VOC images (2:1) -> DAVIS-2016 sample videos."""
+  """A 4-step run: COCO + VOC images (2:1) -> DAVIS-2016 sample videos. It builds three
+  real datasets and scores full-resolution DAVIS frames (35-60 s), so the tests that
+  use it are `slow`."""
   workdir = str(tmp_path_factory.mktemp('real_run'))
   results = loop.train_and_evaluate(real_config(data_dir), workdir, jax.devices()[:1])
   return workdir, results
 
 
+@pytest.mark.slow
 @needs_shared
 def test_real_data_run_reports_davis_scores(real_run):
   workdir, results = real_run
@@ -88,6 +91,7 @@ def test_real_data_run_reports_davis_scores(real_run):
   assert checkpoint.load_config(workdir).data.train_images == 'coco/train:2,voc/full:1'
 
 
+@pytest.mark.slow
 @needs_shared
 def test_segment_a_davis_sequence_with_ground_truth(real_run, tmp_path):
   workdir, _ = real_run
@@ -113,6 +117,7 @@ def test_segment_a_davis_sequence_with_ground_truth(real_run, tmp_path):
   assert not (tmp_path / 'blackswan.incomplete').exists()
 
 
+@pytest.mark.slow
 @needs_shared
 def test_segment_command_on_a_real_mp4(real_run, tmp_path):
   workdir, _ = real_run
@@ -130,6 +135,7 @@ def test_segment_command_on_a_real_mp4(real_run, tmp_path):
   assert len(overlay) == 23 and overlay[0].shape == (48, 64, 3)
 
 
+@pytest.mark.slow
 @needs_shared
 def test_segment_bad_input_leaves_no_output(real_run, tmp_path):
   workdir, _ = real_run
