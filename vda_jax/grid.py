@@ -71,7 +71,7 @@ def run_grid(config_path, workdir, models, methods, seeds, overrides=(), train_f
   return results
 
 
-def train_to_end(config, path, train_fn=train_and_evaluate):
+def train_to_end(config, path, train_fn):
   """train_fn(config, path)'s final eval; preemption.Interrupted if a SIGTERM stopped
   the run, so that a grid stops with it."""
   results = train_fn(config, path)

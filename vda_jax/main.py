@@ -8,13 +8,12 @@ and scripts/launch_*.sh); a preempted run (SIGTERM) saves and exits, and the
 same command resumes it.
 """
 import json
-import sys
 
 from absl import flags, logging
 import jax
 from ml_collections import config_flags
 
-from vda_jax import commands
+from vda_jax import commands, preemption
 from vda_jax.train import distributed
 from vda_jax.train.loop import train_and_evaluate
 
@@ -33,8 +32,9 @@ def main(argv):
   results = train_and_evaluate(flags.FLAGS.config, flags.FLAGS.workdir)
   if jax.process_index() == 0:
     print(json.dumps(results, indent=1, sort_keys=True))
-  if 'preempted_at_step' in results:
-    sys.exit(commands.PREEMPTED)
+  if 'preempted_at_step' in results:  # commands.run: one line on stderr, exit status 143
+    raise preemption.Interrupted(f'SIGTERM: the run in {flags.FLAGS.workdir} stopped; the '
+                                 'same command resumes it')
 
 
 def run():

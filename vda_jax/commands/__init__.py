@@ -22,7 +22,6 @@ from absl import app, flags
 
 from vda_jax import preemption
 
-PREEMPTED = 128 + 15  # the shell's status for a process ended by SIGTERM
 # Input errors: DataError (bad data) is a ValueError; KeyError is a config field
 # that does not exist.
 BAD_INPUT = (ValueError, KeyError, OSError)
@@ -82,7 +81,7 @@ def run(main):
     app.run(main, argv=argv, flags_parser=parse)
   except preemption.Interrupted as e:
     print(f'{prog}: {e}', file=sys.stderr)
-    sys.exit(PREEMPTED)
+    sys.exit(128 + 15)  # the shell's status for a process ended by SIGTERM
   except BAD_INPUT as e:
     if debug:
       raise
