@@ -93,14 +93,15 @@ def search_space(method, model):
   dict per candidate (every combination of the axes below); [{}] where there is
   nothing to select. The oracle (videos/val) or DEV picks one per method."""
   axes = {
-      # The discriminators' lr: at 2e-4 the deep tap's discriminator falls behind the
-      # network (its accuracy collapses below chance, docs/results.md).
+      # The discriminators' lr (adversarial, paper): at 2e-4 the deep tap's discriminator
+      # falls behind the network (its accuracy collapses below chance, docs/results.md).
       'adversarial': {'adversarial.taps': (SHALLOW[model], DEEP),
                       'adversarial.weight': (0.1, 0.3), 'adversarial.lambda_max': (0.3, 1.0),
                       'optimizer.disc.lr': (2e-4, 2e-3)},
       'clustered': {'adversarial.clustered.num_clusters': (4, 8, 16),
                     'adversarial.weight': (0.1, 0.3)},
-      'paper': {'adversarial.clustered.num_clusters': (4, 8), 'adversarial.weight': (0.1, 0.3)},
+      'paper': {'adversarial.clustered.num_clusters': (4, 8), 'adversarial.weight': (0.1, 0.3),
+                'optimizer.disc.lr': (2e-4, 2e-3)},
       'cdan': {'adversarial.weight': (0.1, 0.3), 'adversarial.lambda_max': (0.3, 1.0)},
       'minent': {'adversarial.entropy_weight': (0.03, 0.1, 0.3)},
       'adaptsegnet': {'adversarial.lambda_max': (1.0, 10.0)},
