@@ -98,6 +98,8 @@ def test_search_space_lists_every_combination():
   adv = module.search_space('adversarial', 'segformer')
   assert len(adv) == 16 and {c['adversarial.taps'] for c in adv} == {'patch_embed', 'stage4'}
   assert {c['optimizer.disc.lr'] for c in adv} == {2e-4, 2e-3}
+  # paper's global term sits at stage4, where a slow discriminator collapses.
+  assert {c['optimizer.disc.lr'] for c in module.search_space('paper', 'cnn2d')} == {2e-4, 2e-3}
   assert module.search_space('source_only', 'cnn2d') == [{}]
   for method in module.METHODS:  # every candidate is a valid config
     for fields in module.search_space(method, 'cnn2d'):
