@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 
 from conftest import SHARED_DATA
+from vda_jax import preemption
 from vda_jax.data import datasets, media, pipeline
 from vda_jax.data.builders import coco, davis, video_files, voc, youtube_vos
 
@@ -334,6 +335,27 @@ def test_coco_annotation_with_an_unknown_category_is_named():
   with pytest.raises(media.DataError, match=r'annotation 8: RLE size \[4, 4\] differs from its '
                                             'image 5x5'):
     coco.image_mask([rle], 5, 5, {1: 1}, 'semantic', 'instances.json')
+
+
+@needs_shared
+def test_a_stop_while_coco_builds_for_its_class_names_leaves_no_dataset(tmp_path):
+  from test_segment import real_config
+  config = real_config(str(tmp_path))
+  config.data.update(task='semantic', train_images='coco/train')
+  polls = []
+
+  def stop_at_the_second_record():
+    polls.append(1)
+    return len(polls) == 2
+
+  with pytest.raises(preemption.Interrupted):
+    datasets.class_names(config.data, stop_at_the_second_record)
+  assert len(polls) == 2
+  leftovers = [p for p in tmp_path.rglob('*')
+               if 'incomplete' in p.name or p.name == 'dataset_info.json']
+  assert leftovers == []  # a run stopped here finds no complete-looking COCO next time
+  names = datasets.class_names(config.data)
+  assert len(names) == 81 and names[:2] == ('background', 'person')
 
 
 @needs_shared

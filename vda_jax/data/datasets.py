@@ -184,8 +184,9 @@ DATASETS = {
 }
 
 
-def class_names(data_config: ml_collections.ConfigDict) -> tuple[str, ...]:
-  """Names of the label values 0..K-1 the task's masks use."""
+def class_names(data_config: ml_collections.ConfigDict, should_stop=None) -> tuple[str, ...]:
+  """Names of the label values 0..K-1 the task's masks use. COCO's come from its built
+  dataset, which is built here if it is not yet (polling `should_stop`, as load_sources)."""
   d = data_config
   if d.name == 'embedded':
     return synthetic.CLASS_NAMES
@@ -195,7 +196,7 @@ def class_names(data_config: ml_collections.ConfigDict) -> tuple[str, ...]:
   if first == 'voc':
     return voc.CLASS_NAMES
   # COCO's category names are in its annotations: the built dataset's metadata.
-  return tuple(_built(first, d, train=True)[0].info.metadata['class_names'])
+  return tuple(_built(first, d, True, should_stop)[0].info.metadata['class_names'])
 
 
 def load_sources(data_config: ml_collections.ConfigDict, should_stop=None) -> dict:

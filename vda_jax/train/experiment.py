@@ -47,17 +47,17 @@ class Experiment:
   class_names: tuple
 
   @classmethod
-  def from_config(cls, config, devices=None) -> 'Experiment':
+  def from_config(cls, config, devices=None, should_stop=None) -> 'Experiment':
     """Builds and checks the run's wiring before anything compiles. Label names
     come from the data; a dataset that must be built for them is built here, by
-    one process (data.datasets)."""
+    one process, polling `should_stop` before each record (data.datasets)."""
     mesh = shd.make_mesh(config.mesh, devices)
     shd.check_batch_fits(mesh, **{'config.input.image_batch': config.input.image_batch,
                                   'config.input.video_batch': config.input.video_batch,
                                   'config.eval.image_batch': config.eval.image_batch,
                                   'config.eval.clip_batch': config.eval.clip_batch})
     _check_clip_len(config)
-    class_names = tuple(datasets.class_names(config.data))
+    class_names = tuple(datasets.class_names(config.data, should_stop))
     model = build_model(config.model, len(class_names))
     s = config.data.image_size
     input_shape = (1, config.input.clip_len, s, s, 3) if model.temporal else (1, s, s, 3)

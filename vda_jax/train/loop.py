@@ -46,8 +46,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
 def _train_and_evaluate(config, workdir, devices, preempted):
   profiling.enable_compile_cache(config.train.compile_cache_dir)
   started = time.perf_counter()
-  exp = Experiment.from_config(config, devices)
-  try:
+  try:  # COCO's class names come from its built dataset: from_config may build it
+    exp = Experiment.from_config(config, devices, should_stop=preempted)
     sources = datasets.load_sources(config.data, should_stop=preempted)
   except preemption.Interrupted:
     logging.warning('SIGTERM during a dataset build: stopped before training; the same '
