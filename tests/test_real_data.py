@@ -101,6 +101,21 @@ def test_davis_image_sets_choose_the_splits(tmp_path, data_dir):
   assert len(b.as_data_source('val')[0]['frames']) == 4
 
 
+def test_frames_that_cannot_be_read_are_named(tmp_path):
+  noise = np.random.default_rng(0).integers(0, 256, (64, 64, 3), np.uint8)
+  Image.fromarray(noise).save(tmp_path / 'whole.jpg')
+  data = (tmp_path / 'whole.jpg').read_bytes()
+  (tmp_path / 'cut.jpg').write_bytes(data[:len(data) // 2])
+  (tmp_path / 'garbage.jpg').write_bytes(b'not an image')
+  (tmp_path / 'folder.jpg').mkdir()
+  for read in (media.read_image, media.stored_frame):
+    assert read(str(tmp_path / 'whole.jpg')) is not None
+    for name, problem in (('missing', 'no such file'), ('garbage', 'not a readable image'),
+                          ('cut', 'corrupt or truncated image'), ('folder', 'cannot be read')):
+      with pytest.raises(media.DataError, match=f'{name}.jpg: {problem}'):
+        read(str(tmp_path / f'{name}.jpg'))
+
+
 def test_coco_rle_strings_decode_like_the_coco_api():
   # Hand-encoded with maskApi.c's rleToString: each count in 5-bit groups + 48,
   # counts after the second stored as the difference to two places back.

@@ -104,16 +104,19 @@ def _real_builder(name, d, train, should_stop):
   datasets are stored as short, downscaled chunks (config.data.train_clips)."""
   dirs, data_dir = d.manual_dirs, embedded.data_dir(d.data_dir or None)
   if name == 'coco':
-    return coco.builder(dirs.coco, data_dir, d.task, should_stop), _image_record, 'images'
+    return (coco.builder(dirs.coco, data_dir, d.task, should_stop=should_stop), _image_record,
+            'images')
   if name == 'voc':
-    return voc.builder(dirs.voc, data_dir, d.task, should_stop), _image_record, 'images'
+    return (voc.builder(dirs.voc, data_dir, d.task, should_stop=should_stop), _image_record,
+            'images')
   if name in ('davis', 'fbms'):
     if d.task != 'foreground':
       raise ValueError(f'config.data: {name} has object masks, not classes; it needs '
                        f"task='foreground', got task={d.task!r}")
-    chunking = {**(d.train_clips if train else {}), 'should_stop': should_stop}
-    built = (davis.builder(dirs.davis, data_dir, d.davis_year, **chunking) if name == 'davis'
-             else fbms.builder(dirs.fbms, data_dir, **chunking))
+    chunking = d.train_clips if train else {}
+    built = (davis.builder(dirs.davis, data_dir, d.davis_year, **chunking, should_stop=should_stop)
+             if name == 'davis'
+             else fbms.builder(dirs.fbms, data_dir, **chunking, should_stop=should_stop))
     return built, _labeled_video, 'videos'
   if name in ('video_files', 'youtube_vos'):
     module = video_files if name == 'video_files' else youtube_vos

@@ -38,12 +38,20 @@ class DataError(ValueError):
   """Input that cannot be used; the message names the file and the problem."""
 
 
-def _open(path, data=None):
-  """PIL's image of `path` (read from `data`, its bytes, if given); errors name `path`."""
+def _read_bytes(path):
   try:
-    return Image.open(path if data is None else io.BytesIO(data))
+    with open(path, 'rb') as f:
+      return f.read()
   except FileNotFoundError:
     raise DataError(f'{path}: no such file') from None
+  except OSError as e:
+    raise DataError(f'{path}: cannot be read ({e})') from None
+
+
+def _open(path, data=None):
+  """PIL's image of `path` (decoded from `data`, its bytes, if given); errors name `path`."""
+  try:
+    return Image.open(io.BytesIO(_read_bytes(path) if data is None else data))
   except OSError as e:
     raise DataError(f'{path}: not a readable image ({e})') from None
 
@@ -71,11 +79,7 @@ def stored_frame(path, max_size=0):
   """What a dataset stores for the frame image at `path`: its original bytes if it is a
   JPEG that needs no resizing (no second-generation JPEG; checked to decode), else the
   decoded RGB array scaled to a longer side of at most `max_size` (0 = as is)."""
-  try:
-    with open(path, 'rb') as f:
-      data = f.read()
-  except FileNotFoundError:
-    raise DataError(f'{path}: no such file') from None
+  data = _read_bytes(path)
   with _open(path, data) as im:
     rgb = _rgb(im, path)  # a corrupt or truncated file is named now, not when training reads it
     if im.format == 'JPEG' and (not max_size or max(im.size) <= max_size):
