@@ -96,6 +96,16 @@ def test_paired_tests_by_hand():
   assert row['ci_hi'] - row['diff'] == pytest.approx(4.3027 * 0.0057735 / np.sqrt(3), rel=1e-3)
   assert '| cnn2d | adversarial − source_only | video/mIoU | 3 | +0.033' in (
       grid.paired_table([row]))
+  # The verdict adds every method against source-only and every image cost.
+  results.update({('cnn2d', 'clustered', s): {'video/mIoU': 0.4} for s in range(3)})
+  for (_, _, s), r in results.items():
+    r['image/mIoU'] = 0.8 + 0.01 * s
+  tests = [(r['method'], r['baseline'], r['column']) for r in grid.verdict_tests(results)]
+  assert tests == [('adversarial', 'source_only', 'video/mIoU'),
+                   ('clustered', 'adversarial', 'video/mIoU'),
+                   ('clustered', 'source_only', 'video/mIoU'),
+                   ('adversarial', 'source_only', 'image/mIoU'),
+                   ('clustered', 'source_only', 'image/mIoU')]
 
 
 @pytest.mark.slow

@@ -193,6 +193,16 @@ def paired_tests(results, pairs=CLAIMS, column='video/mIoU'):
   return rows
 
 
+def verdict_tests(results):
+  """The claims' paired tests, then every other method against source-only on video
+  mIoU, then every method's image cost (image mIoU against source-only)."""
+  versus_source = [(m, 'source_only') for m in dict.fromkeys(x for _, x, _ in results)
+                   if m != 'source_only']
+  return (paired_tests(results) + paired_tests(results, [p for p in versus_source
+                                                         if p not in CLAIMS])
+          + paired_tests(results, versus_source, column='image/mIoU'))
+
+
 def paired_table(rows):
   lines = ['| model | method − baseline | column | seeds | mean difference (95% CI) | p (paired t) |',
            '|---|---|---|---|---|---|']

@@ -53,7 +53,7 @@ def main(argv):
   rows = grid.summarise(results)
   grid.write_reports(rows, results, f.workdir)
   print(grid.markdown_table(rows))
-  paired = grid.paired_tests(results)
+  paired = grid.verdict_tests(results)
   if paired:
     with open(f'{f.workdir}/paired.md', 'w') as out:
       out.write(grid.paired_table(paired) + '\n')
