@@ -10,6 +10,7 @@ import pytest
 
 from conftest import ROOT
 from vda_jax import grid, preemption
+from vda_jax.train.metrics_writer import read_metrics
 
 
 def fake_train(config, workdir):
@@ -118,20 +119,31 @@ def test_experiment_script_trains_reports_and_then_skips_finished_runs(tmp_path,
           'model.width': 8, 'train.steps': 10, 'train.eval_every': 10, 'train.checkpoint_every': 10,
           'train.compile_cache_dir': '', 'eval.image_batch': 8, 'eval.clip_batch': 4,
           'mesh.data': 1}
-  # The main job's command (scripts/main.sh); --analysis is covered by test_analysis.
-  command = [sys.executable, 'scripts/experiment.py', f'--workdir={tmp_path}',
-             '--methods=source_only,adversarial,upper_bound',
-             *[f'--set={k}={v}' for k, v in tiny.items()]]
+  # The main job's command (scripts/main.sh: runs side by side); --analysis is covered
+  # by test_analysis.
+  command = lambda workdir, methods, parallel: [
+      sys.executable, 'scripts/experiment.py', f'--workdir={workdir}', f'--methods={methods}',
+      f'--parallel={parallel}', *[f'--set={k}={v}' for k, v in tiny.items()]]
   env = {**os.environ, 'JAX_COMPILATION_CACHE_DIR': os.environ.get(
       'VDA_TEST_JAX_CACHE', '/tmp/vda_jax_test_xla_cache')}
-  first = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900, env=env)
+  run = lambda args: subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=900,
+                                    env=env)
+  first = run(command(tmp_path / 'main', 'source_only,adversarial,upper_bound', 2))
   assert first.returncode == 0, first.stderr[-3000:]
-  rows = (tmp_path / 'results.md').read_text().strip().splitlines()[2:]
+  rows = (tmp_path / 'main' / 'results.md').read_text().strip().splitlines()[2:]
   assert [r.split(' | ')[1] for r in rows] == ['source_only', 'adversarial', 'upper_bound']
-  assert (tmp_path / 'curves.png').exists() and (tmp_path / 'results.json').exists()
-  again = subprocess.run(command + ['--noplots'], cwd=ROOT, capture_output=True, text=True, timeout=900, env=env)
+  assert (tmp_path / 'main' / 'curves.png').exists()
+  again = run(command(tmp_path / 'main', 'source_only,adversarial,upper_bound', 2) + ['--noplots'])
   assert again.returncode == 0, again.stderr[-3000:]
   assert again.stdout.count('(finished)') == 3
+  # A run trained beside another logs exactly what it logs alone.
+  alone = run(command(tmp_path / 'alone', 'adversarial', 1) + ['--noplots'])
+  assert alone.returncode == 0, alone.stderr[-3000:]
+  clock = ('seconds_to_first_step', 'steps_per_sec', 'data_wait_share')
+  logged = lambda workdir: [{k: v for k, v in r.items() if k not in clock}
+                            for r in read_metrics(grid.run_dir(str(workdir), 'cnn2d',
+                                                               'adversarial', 0))]
+  assert logged(tmp_path / 'alone') == logged(tmp_path / 'main')
 
 
 def test_a_run_of_another_config_is_never_reused(tmp_path):

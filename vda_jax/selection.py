@@ -30,7 +30,6 @@ from vda_jax.config_arg import load_config_module
 from vda_jax.data import datasets
 from vda_jax.models.taps import apply_with_taps
 from vda_jax.train.experiment import Experiment
-from vda_jax.train.loop import train_and_evaluate
 from vda_jax.train.step import model_input, model_output
 
 FEATURE_TAP = 'decoder'
@@ -139,18 +138,20 @@ def candidate_configs(config_path, models, methods, arg='', overrides=()):
   return out
 
 
-def run_selection(config_path, workdir, models, methods, arg='', overrides=(), train_fn=None):
-  """Trains every candidate (skipping finished ones), scores it with the oracle (its
-  final eval on videos/val) and with DEV; returns one row per candidate."""
-  train_fn = train_fn or train_and_evaluate
+def run_selection(config_path, workdir, models, methods, arg='', overrides=(), train_fn=None,
+                  parallel=1):
+  """Trains every candidate (skipping finished ones; `parallel` as in grid.train_all),
+  scores it with the oracle (its final eval on videos/val) and with DEV; returns one
+  row per candidate."""
+  candidates = candidate_configs(config_path, models, methods, arg, overrides)
+  jobs = {key: (config, os.path.join(workdir, key[0], key[1], f'c{key[2]}'))
+          for key, (_, config) in candidates.items()}
+  trained = grid.train_all(jobs, train_fn, parallel)
   rows = []
-  for (model, method, i), (fields, config) in candidate_configs(
-      config_path, models, methods, arg, overrides).items():
-    path = os.path.join(workdir, model, method, f'c{i}')
-    print(f'== {model} {method} c{i} {fields} -> {path}', flush=True)
-    results = grid.finished_results(path, config) or grid.train_to_end(config, path, train_fn)
+  for (model, method, i), (fields, config) in candidates.items():
+    results = trained[(model, method, i)]
     exp = Experiment.from_config(config)
-    params = exp.restore(path).params['model']
+    params = exp.restore(jobs[(model, method, i)][1]).params['model']
     dev = dev_score(exp.model, params, datasets.load_sources(config.data), config)
     rows.append({'model': model, 'method': method, 'candidate': i, 'fields': fields,
                  'val/mIoU': results['video/mIoU'], 'val/mIoU-fg': results['video/mIoU-fg'],

@@ -36,6 +36,7 @@ flags.DEFINE_string('arg', '', "Extra config args for every run, e.g. 'preset=ph
 flags.DEFINE_string('selection', '', 'selection.json of scripts/model_selection.py: each method runs '
                     'with the fields chosen there.')
 flags.DEFINE_enum('selector', 'dev', ['dev', 'oracle'], 'Which choice of --selection to use.')
+commands.define_parallel_flag()
 flags.DEFINE_bool('analysis', False, 'Also the artifact gap analysis and the domain probe.')
 flags.DEFINE_bool('plots', True, 'Write results.png and curves.png.')
 
@@ -49,7 +50,7 @@ def main(argv):
   selected = grid.load_selection(f.selection, f.selector) if f.selection else None
   config = commands.config_path(f.config)
   results = grid.run_grid(config, f.workdir, f.models, f.methods, seeds, f.set, arg=f.arg,
-                          selected=selected)
+                          selected=selected, parallel=f.parallel)
   rows = grid.summarise(results)
   grid.write_reports(rows, results, f.workdir)
   print(grid.markdown_table(rows))

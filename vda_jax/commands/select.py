@@ -20,6 +20,7 @@ flags.DEFINE_string('workdir', 'runs/select', 'One sub-directory per candidate g
 flags.DEFINE_list('models', ['cnn2d'], 'Values of the model= config arg.')
 flags.DEFINE_list('methods', ['adversarial', 'clustered', 'paper'], 'Methods to select for.')
 flags.DEFINE_string('arg', '', "Extra config args, e.g. 'preset=photometric'.")
+commands.define_parallel_flag()
 flags.DEFINE_multi_string('set', [], 'Override applied to every candidate.')
 
 
@@ -29,7 +30,7 @@ def main(argv):
     logging.set_verbosity(logging.WARNING)
   f = flags.FLAGS
   rows = selection.run_selection(commands.config_path(f.config), f.workdir, f.models, f.methods,
-                                 f.arg, f.set)
+                                 f.arg, f.set, parallel=f.parallel)
   print(selection.write_selection(rows, f.workdir))
   print(f'(written to {f.workdir}/selection.json and selection.md)')
 
