@@ -37,7 +37,7 @@ def test_results_come_back_in_the_jobs_order_each_from_its_own_process(tmp_path)
 
 def test_a_failure_is_named_and_no_new_run_starts_after_it(tmp_path):
   jobs = {s: (s, str(tmp_path)) for s in (3, 4, 5, 6)}
-  with pytest.raises(RuntimeError, match='ValueError: three is not allowed'):
+  with pytest.raises(RuntimeError, match=r'the run 3 failed:\n(.|\n)*ValueError: three is not allowed'):
     processes.run_all(jobs, square, parallel=1)
   assert sorted(os.listdir(tmp_path)) == ['started3']
 

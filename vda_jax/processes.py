@@ -22,7 +22,7 @@ def _train_one(results, key, train, args):
   except preemption.Interrupted as e:
     results.put((key, None, (True, str(e))))
   except BaseException:  # pylint: disable=broad-except  # the parent reports it
-    results.put((key, None, (False, traceback.format_exc())))
+    results.put((key, None, (False, f'the run {key} failed:\n{traceback.format_exc()}')))
 
 
 def run_all(jobs, train, parallel, on_start=None):
