@@ -89,7 +89,7 @@ def train_all(jobs, train_fn=None, parallel=1):
       raise ValueError(f'parallel={parallel}: runs side by side are for one process; this '
                        f'one is one of {jax.process_count()}')
     with preemption.watch() as preempted:
-      for data in {json.dumps(c.data.to_dict(), sort_keys=True): c.data
+      for data in {c.data.to_json_best_effort(sort_keys=True): c.data
                    for c, _, _ in todo.values()}.values():
         datasets.load_sources(data, should_stop=preempted)
     results.update(processes.run_all(todo, train_to_end, parallel, on_start=announce))
