@@ -1,10 +1,14 @@
 """Embedded benchmark generation and the Grain pipeline."""
 import dataclasses
+import hashlib
+import subprocess
+import sys
+import textwrap
 
 import numpy as np
 import pytest
 
-from conftest import tiny_config
+from conftest import ROOT, tiny_config
 from vda_jax.data import datasets, pipeline, synthetic
 from vda_jax.data.builders import embedded
 
@@ -66,6 +70,35 @@ def test_sources_have_the_six_splits_with_their_shapes(sources):
   assert np.stack(clip['frames']).shape == (4, 32, 32, 3)
   assert np.stack(clip['masks']).shape == (4, 32, 32, 1)
   assert sources['images/train'][0]['image'].shape == (32, 32, 3)
+
+
+def test_built_benchmark_reads_without_tensorflow(sources, data_dir):
+  # Accelerator images often lack TensorFlow: only building a dataset may need it.
+  # The child's import system finds no tensorflow (as where it is not installed), and
+  # the child must read the same pixels as this process.
+  code = textwrap.dedent(f'''
+      import importlib.machinery, sys
+
+      class PathFinderWithoutTensorflow(importlib.machinery.PathFinder):
+        @classmethod
+        def find_spec(cls, name, path=None, target=None):
+          return None if name.split('.')[0] == 'tensorflow' else super().find_spec(name, path, target)
+
+      sys.meta_path = [PathFinderWithoutTensorflow if f is importlib.machinery.PathFinder else f
+                       for f in sys.meta_path]
+      sys.path.insert(0, 'tests')
+      import hashlib, numpy as np
+      from conftest import tiny_config
+      from vda_jax.data import datasets
+      clip = datasets.load_sources(tiny_config(data_dir={data_dir!r}).data)['videos/test'][1]
+      print(hashlib.sha1(np.stack(clip['frames']).tobytes() + np.stack(clip['masks']).tobytes()).hexdigest())
+      print('tensorflow' in sys.modules)
+  ''')
+  child = subprocess.run([sys.executable, '-c', code], cwd=ROOT, capture_output=True, text=True)
+  assert child.returncode == 0, child.stderr[-3000:]
+  clip = sources['videos/test'][1]
+  digest = hashlib.sha1(np.stack(clip['frames']).tobytes() + np.stack(clip['masks']).tobytes())
+  assert child.stdout.split() == [digest.hexdigest(), 'False']
 
 
 class _KeyLog(dict):

@@ -61,8 +61,8 @@ class VdaEmbedded(tfds.core.GeneratorBasedBuilder):
                   'mask': tfds.features.Image(shape=(s, s, 1)),
                   'index': np.int64}
     else:
-      features = {'frames': tfds.features.Video(shape=(t, s, s, 3)),
-                  'masks': tfds.features.Video(shape=(t, s, s, 1)),
+      features = {'frames': manual.frames_feature((t, s, s, 3)),
+                  'masks': manual.frames_feature((t, s, s, 1)),
                   'strengths': tfds.features.Tensor(
                       shape=(len(synthetic.ARTIFACTS),), dtype=np.float32),
                   'index': np.int64}

@@ -74,17 +74,26 @@ class UnlabeledClips(tfds.core.GeneratorBasedBuilder):
 
   def _info(self):
     return tfds.core.DatasetInfo(builder=self, features=tfds.features.FeaturesDict({
-        'frames': tfds.features.Video(shape=(None, None, None, 3), encoding_format='jpeg'),
+        'frames': frames_feature((None, None, None, 3), 'jpeg'),
         'name': tfds.features.Text(),
         'start': np.int64,
     }))
 
 
+def frames_feature(shape, encoding_format='png'):
+  """A (T, H, W, C) stack of frames stored one encoded image per frame. Not
+  tfds.features.Video, which stores the same but whose constructor imports TensorFlow:
+  this way only building a dataset needs TensorFlow, reading it (what training and
+  evaluation do, often on accelerator images without TensorFlow) does not."""
+  return tfds.features.Sequence(
+      tfds.features.Image(shape=shape[1:], encoding_format=encoding_format), length=shape[0])
+
+
 def labeled_video_features():
   """The features of DAVIS and FBMS records: frames, masks, sequence name, first frame."""
   return tfds.features.FeaturesDict({
-      'frames': tfds.features.Video(shape=(None, None, None, 3), encoding_format='jpeg'),
-      'masks': tfds.features.Video(shape=(None, None, None, 1)),
+      'frames': frames_feature((None, None, None, 3), 'jpeg'),
+      'masks': frames_feature((None, None, None, 1)),
       'name': tfds.features.Text(),
       'start': np.int64,
   })
