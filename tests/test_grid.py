@@ -179,3 +179,13 @@ def test_a_preempted_run_stops_the_grid(tmp_path):
     grid.run_grid(str(ROOT / 'configs' / 'embedded.py'), str(tmp_path), ['cnn2d'],
                   ['source_only'], [0, 1], overrides=['train.steps=3'], train_fn=preempted_first)
   assert trained == [0]  # seed 1 never started
+
+
+def test_final_eval_is_the_last_eval_logged_at_the_step(tmp_path):
+  rows = [{'step': 500, 'video/mIoU': 0.1}, {'step': 1000, 'sup': 0.3},
+          {'step': 1000, 'video/mIoU': 0.2, 'image/mIoU': 0.5},
+          {'step': 1000, 'video/mIoU': 0.25, 'image/mIoU': 0.6}]  # logged again after a resume
+  (tmp_path / 'metrics.jsonl').write_text(''.join(json.dumps(r) + '\n' for r in rows))
+  assert grid.final_eval(str(tmp_path), 1000) == {'video/mIoU': 0.25, 'image/mIoU': 0.6}
+  assert grid.final_eval(str(tmp_path), 500) == {'video/mIoU': 0.1}
+  assert grid.final_eval(str(tmp_path), 2000) is None

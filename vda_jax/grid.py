@@ -116,8 +116,13 @@ def finished_results(workdir, config):
   if not os.path.exists(os.path.join(workdir, 'metrics.jsonl')):
     return None
   checkpoint.check_same_config(config, workdir)
-  final = [r for r in read_metrics(workdir)
-           if r['step'] == config.train.steps and 'video/mIoU' in r]
+  return final_eval(workdir, config.train.steps)
+
+
+def final_eval(workdir, step):
+  """The eval the run in workdir logged at `step` (the last one if it logged several
+  there, e.g. after a resume), without its 'step'; None if there is none."""
+  final = [r for r in read_metrics(workdir) if r['step'] == step and 'video/mIoU' in r]
   return {k: v for k, v in final[-1].items() if k != 'step'} if final else None
 
 
