@@ -72,8 +72,10 @@ def train_all(jobs, train_fn=None, parallel=1):
 
   parallel > 1 trains that many runs at once, each in its own process (on a
   2-core CPU host two cnn2d runs side by side finish 1.3x sooner than one after
-  the other, docs/benchmarks.md; on an accelerator keep 1). The datasets are
-  built here first, so no two runs build one.
+  the other, docs/benchmarks.md; tiny models also share one accelerator: 12
+  segformer runs side by side on an H100, docs/results.md; set
+  XLA_PYTHON_CLIENT_PREALLOCATE=false so that each takes only what it needs).
+  The datasets are built here first, so no two runs build one.
   """
   results = {key: finished_results(path, config) for key, (config, path) in jobs.items()}
   announce = lambda key, finished=False: print(
