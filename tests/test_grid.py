@@ -10,7 +10,7 @@ import pytest
 
 from conftest import ROOT
 from vda_jax import grid, preemption
-from vda_jax.train.metrics_writer import read_metrics
+from vda_jax.train.metrics_writer import final_eval, read_metrics
 
 
 def fake_train(config, workdir):
@@ -186,6 +186,6 @@ def test_final_eval_is_the_last_eval_logged_at_the_step(tmp_path):
           {'step': 1000, 'video/mIoU': 0.2, 'image/mIoU': 0.5},
           {'step': 1000, 'video/mIoU': 0.25, 'image/mIoU': 0.6}]  # logged again after a resume
   (tmp_path / 'metrics.jsonl').write_text(''.join(json.dumps(r) + '\n' for r in rows))
-  assert grid.final_eval(str(tmp_path), 1000) == {'video/mIoU': 0.25, 'image/mIoU': 0.6}
-  assert grid.final_eval(str(tmp_path), 500) == {'video/mIoU': 0.1}
-  assert grid.final_eval(str(tmp_path), 2000) is None
+  assert final_eval(str(tmp_path), 1000) == {'video/mIoU': 0.25, 'image/mIoU': 0.6}
+  assert final_eval(str(tmp_path), 500) == {'video/mIoU': 0.1}
+  assert final_eval(str(tmp_path), 2000) is None

@@ -19,7 +19,7 @@ from vda_jax.data import datasets
 from vda_jax.train import checkpoint
 from vda_jax.train.experiment import Experiment
 from vda_jax.train.loop import train_and_evaluate
-from vda_jax.train.metrics_writer import read_metrics
+from vda_jax.train.metrics_writer import final_eval
 
 
 def run_dir(workdir, model, method, seed):
@@ -119,13 +119,6 @@ def finished_results(workdir, config):
     return None
   checkpoint.check_same_config(config, workdir)
   return final_eval(workdir, config.train.steps)
-
-
-def final_eval(workdir, step):
-  """The eval the run in workdir logged at `step` (the last one if it logged several
-  there, e.g. after a resume), without its 'step'; None if there is none."""
-  final = [r for r in read_metrics(workdir) if r['step'] == step and 'video/mIoU' in r]
-  return {k: v for k, v in final[-1].items() if k != 'step'} if final else None
 
 
 COLUMNS = ('image/mIoU', 'image/mIoU-fg', 'video/mIoU', 'video/mIoU-fg', 'video/J&F-foreground')

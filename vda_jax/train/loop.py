@@ -17,7 +17,7 @@ from vda_jax.data import datasets
 from vda_jax.train import checkpoint, profiling
 from vda_jax.train import sharding as shd
 from vda_jax.train.experiment import Experiment, train_iterator
-from vda_jax.train.metrics_writer import MetricWriter, read_metrics
+from vda_jax.train.metrics_writer import MetricWriter, final_eval
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -134,7 +134,7 @@ def _train_and_evaluate(config, workdir, devices, preempted):
   manager.close()
   if not results and first == total:  # already finished: score the restored state
     results = score(state.params['model'])
-    if not any(r['step'] == total and 'video/mIoU' in r for r in read_metrics(workdir)):
+    if final_eval(workdir, total) is None:
       writer.write(total, results)  # its final eval was cut short by a preemption
   writer.close()
   return results

@@ -38,3 +38,10 @@ def read_metrics(workdir):
   """All rows of a run's metrics.jsonl."""
   with (epath.Path(workdir) / 'metrics.jsonl').open() as f:
     return [json.loads(line) for line in f]
+
+
+def final_eval(workdir, step):
+  """The eval the run in workdir logged at `step` (the last one if it logged several
+  there, e.g. after a resume), without its 'step'; None if there is none."""
+  final = [r for r in read_metrics(workdir) if r['step'] == step and 'video/mIoU' in r]
+  return {k: v for k, v in final[-1].items() if k != 'step'} if final else None
