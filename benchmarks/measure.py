@@ -2,8 +2,10 @@
 
 `benchmark_step` times the full adversarial step (supervised +
 gradient-reversed domain loss, one update) on random uint8 batches already on
-the device, so its figures are the step alone. `pipeline_throughput` times the
-Grain pipeline alone (no model).
+the device, so its figures are the step alone. `init_compile` times compiling
+the run's `init` as the Experiment compiles it and at XLA's default -O3, and
+checks both give the same parameters. `pipeline_throughput` times the Grain
+pipeline alone (no model).
 """
 import os
 import re
@@ -131,6 +133,22 @@ def benchmark_step(config, steps=20, warmup=3, devices=None):
       'device_mib': (max(device_bytes) / 2**20 if all(b is not None for b in device_bytes)
                      else float('nan')),
   }
+
+
+def init_compile(config, devices=None):
+  """Seconds to compile the Experiment's `init` as it compiles it and at XLA's default
+  backend level (-O3), and whether both programs give bit-identical states."""
+  exp = Experiment.from_config(config, devices)
+  rng = jax.random.key(config.seed)
+  lowered = exp.init.lower(rng)
+  seconds, states = [], []
+  for options in (None, {'xla_backend_optimization_level': 3}):  # None: the Experiment's
+    t0 = time.perf_counter()
+    compiled = lowered.compile(compiler_options=options)
+    seconds.append(time.perf_counter() - t0)
+    states.append(jax.device_get(compiled(rng)))
+  same = all(np.array_equal(a, b) for a, b in zip(*map(jax.tree.leaves, states)))
+  return {'compile_s': seconds[0], 'o3_compile_s': seconds[1], 'same_state': same}
 
 
 # Scaling curves: one axis at a time around the config's point (overrides per value).

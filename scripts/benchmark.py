@@ -5,6 +5,7 @@ r"""Prints train-step figures for each architecture, and the input pipeline's th
   python scripts/benchmark.py --models= --pipeline_workers=0,1,2 --prefetch=2
   python scripts/benchmark.py --models=cnn2d --torch   # + the same step in PyTorch (optional extra)
   python scripts/benchmark.py --models= --scaling=cnn3d,segformer_st --steps=3 --plot=scaling.png
+  python scripts/benchmark.py --models= --init_compile=cnn2d,cnn3d,segformer,segformer_st
 
 Each model runs the config's adversarial step (domain loss at its last stage)
 on random batches already on the device; --devices=N shards it over N devices
@@ -16,6 +17,9 @@ prints the JAX/PyTorch step-time ratio; its FLOP count is XLA's for the JAX step
 --scaling varies one axis at a time around the config's point (batch b = b clips
 + 4b images, resolution, clip length T) and prints step time, GFLOP and XLA's
 memory for the step (arguments + outputs + temporaries, per device).
+--init_compile times compiling each model's state initialisation (`Experiment.init`,
+which runs once) as the Experiment compiles it and at XLA's default -O3, and says
+whether the two give the same bits.
 """
 import math
 import os
@@ -43,6 +47,7 @@ flags.DEFINE_list('scaling', [], 'Models to time along the scaling axes.')
 flags.DEFINE_list('scale_batch', ['1', '2', '4', '8'], 'Clips per step (images = 4x).')
 flags.DEFINE_list('scale_resolution', ['32', '64', '96', '128'], 'Input sizes.')
 flags.DEFINE_list('scale_clip_len', ['2', '4', '8'], 'Clip lengths T.')
+flags.DEFINE_list('init_compile', [], 'Models whose init compile to time (as kept vs -O3).')
 flags.DEFINE_string('plot', '', 'Where to write the scaling figure (PNG).')
 flags.DEFINE_multi_string('set', [], 'Config overrides, e.g. input.image_batch=32.')
 flags.DEFINE_string('table', '', 'Also append one Markdown row per model (device kind, setting, '
@@ -122,6 +127,13 @@ def main(argv):
     rows = scaling(f, config_of)
     if f.plot:
       plots.scaling_figure(rows, f.plot)
+  if f.init_compile:
+    print('| model | init compile s (as compiled) | init compile s (-O3) | same state |')
+    print('|---|---|---|---|')
+    for name in f.init_compile:
+      r = measure.init_compile(config_of(name), devices(f))
+      print(f"| {name} | {r['compile_s']:.1f} | {r['o3_compile_s']:.1f} | "
+            f"{'yes' if r['same_state'] else 'NO'} |", flush=True)
   if f.pipeline_workers:
     config = config_of(f.models[0] if f.models else 'cnn2d')
     sources = datasets.load_sources(config.data)

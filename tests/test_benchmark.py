@@ -30,6 +30,14 @@ def test_step_benchmark_reports_every_figure():
   assert math.isnan(r['device_mib'])  # CPU devices report no memory stats
 
 
+def test_init_compiled_below_xla_default_level_gives_the_same_state():
+  # Experiment compiles `init` at -O2 on CPU for its compile time; a run's initial
+  # state (and with it every earlier run's trajectory) must not change with it.
+  r = measure.init_compile(tiny_config('clustered'), jax.devices()[:1])
+  assert r['same_state']
+  assert r['compile_s'] > 0 and r['o3_compile_s'] > 0
+
+
 def test_cpu_peak_is_cores_times_clock_times_flops_per_cycle():
   peak, basis = measure.cpu_peak_flops()
   cores, ghz, per_cycle = basis.split(' cores x ')[0], basis.split(' x ')[1], basis.split(' x ')[2]

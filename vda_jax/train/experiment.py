@@ -73,7 +73,8 @@ class Experiment:
         config=config, mesh=mesh, model=model, objective=objective, tx=tx,
         state_sharding=state_sharding,
         # Created directly sharded: no host ever holds the whole state.
-        init=jax.jit(init, out_shardings=state_sharding),
+        init=jax.jit(init, out_shardings=state_sharding,
+                     compiler_options=_init_compiler_options(mesh)),
         step=jit_train_step(mesh, state_sharding, model=model, objective=objective, tx=tx,
                             video_label_weight=config.train.video_label_weight,
                             image_as_clip=config.model.image_as_clip),
@@ -134,3 +135,14 @@ def _check_clip_len(config):
   if config.input.clip_len > stored:
     raise ValueError(f'config.input.clip_len={config.input.clip_len} is longer than the '
                      f'stored clips ({field}={stored})')
+
+
+def _init_compiler_options(mesh):
+  """XLA options for compiling `init`, which runs once. On CPU, LLVM's default -O3
+  spends 15-30 s on the initialisers' unrolled random-number code; -O2 compiles the
+  same program 2-4x faster and to the same bits (`scripts/benchmark.py --init_compile`,
+  docs/benchmarks.md; tests/test_benchmark.py checks the bits). Other platforms keep
+  XLA's defaults: nobody has measured them there."""
+  if mesh.devices.flat[0].platform == 'cpu':
+    return {'xla_backend_optimization_level': 2}
+  return None
