@@ -4,7 +4,7 @@
 gradient-reversed domain loss, one update) on random uint8 batches already on
 the device, so its figures are the step alone. `init_compile` times compiling
 the run's `init` as the Experiment compiles it and at XLA's default -O3, and
-checks both give the same parameters. `pipeline_throughput` times the Grain
+checks both give the same state. `pipeline_throughput` times the Grain
 pipeline alone (no model).
 """
 import os
