@@ -45,6 +45,14 @@ def hugging_face_names(state_dict):
   return out
 
 
+def random_params(model, seed, *example):
+  """Parameters of `model`'s shapes, random normal: these tests load weights into a tree and
+  compare values, so they skip compiling the network's init (10-30 s each on CPU)."""
+  rng = np.random.default_rng(seed)
+  shapes = jax.eval_shape(model.init, jax.random.key(0), *example)['params']
+  return jax.tree.map(lambda s: rng.normal(size=s.shape).astype(s.dtype), shapes)
+
+
 def test_safetensors_in_nvlabs_and_hugging_face_names_convert_like_the_pth(tmp_path):
   torch = pytest.importorskip('torch')
   from safetensors.numpy import save_file  # pylint: disable=g-import-not-at-top
@@ -85,8 +93,7 @@ def test_converted_mit_checkpoint_reproduces_the_pytorch_network(tmp_path, size)
 
   model = build_model({'name': 'segformer', 'size': size}, num_classes=5)
   pixels = np.random.default_rng(0).integers(0, 256, (2, 64, 64, 3), np.uint8)
-  params = jax.jit(model.init)(jax.random.key(0), jnp.asarray(pixels))['params']
-  params, loaded = pretrained.load_into(params, str(npz))
+  params, loaded = pretrained.load_into(random_params(model, 0, pixels), str(npz))
   assert 'block1_0/attn/q/kernel' in loaded and not any(k.startswith('linear_') for k in loaded)
   _, taps = jax.jit(lambda p, x: apply_with_taps(model, p, x))(params, jnp.asarray(pixels))
   with torch.no_grad():
@@ -111,8 +118,8 @@ def test_loading_rejects_wrong_shapes_and_unknown_entries(tmp_path):
 def test_temporal_model_takes_image_weights_and_keeps_its_new_layers(tmp_path):
   image_model = build_model({'name': 'segformer', 'size': 'nano'}, num_classes=5)
   video_model = build_model({'name': 'segformer_st', 'size': 'nano'}, num_classes=5)
-  p2d = jax.jit(image_model.init)(jax.random.key(1), jnp.zeros((1, 32, 32, 3), jnp.uint8))['params']
-  p3d = jax.jit(video_model.init)(jax.random.key(2), jnp.zeros((1, 2, 32, 32, 3), jnp.uint8))['params']
+  p2d = random_params(image_model, 1, jnp.zeros((1, 32, 32, 3), jnp.uint8))
+  p3d = random_params(video_model, 2, jnp.zeros((1, 2, 32, 32, 3), jnp.uint8))
   npz = tmp_path / 'image.npz'
   pretrained.save_npz(p2d, npz)
   loaded, names = pretrained.load_into(p3d, str(npz))
