@@ -90,11 +90,29 @@ def _train_and_evaluate(config, workdir, devices, preempted):
     writer.write(host[-1][0], means)
     progress.set_postfix(sup=f"{means['sup_loss']:.3f}", refresh=False)
 
+  def evaluate(step, params):
+    """(scores, stopped): logs the scores of `params` at `step`; a SIGTERM drops them."""
+    try:
+      scores = score(params, preempted)
+    except preemption.Interrupted:
+      logging.warning('SIGTERM during the evaluation of step %d: it is dropped; saving', step)
+      return {}, True
+    writer.write(step, scores)
+    clock.update(time=time.perf_counter(), wait=0.0)
+    return scores, False
+
+  stop = False
+  # A resumed step whose evaluation a SIGTERM dropped is scored first, so that the
+  # curve keeps every eval step. (Every host reads the log before the evaluation's
+  # collectives, so none can see the record another host writes after them.)
+  if first and (first % config.train.eval_every == 0 or first == total) and (
+      final_eval(workdir, first) is None):
+    results, stop = evaluate(first, state.params['model'])
   profile_dir = str(checkpoint.workdir_path(workdir) / 'profile')
   with (tqdm.tqdm(total=total, initial=first, desc='train', disable=jax.process_index() != 0,
                   mininterval=2.0) as progress,
         profiling.trace_window(config.train.profile_steps, profile_dir) as profile):
-    for step in range(first + 1, total + 1):
+    for step in range(first + 1, first + 1 if stop else total + 1):
       profile(step)
       with jax.profiler.StepTraceAnnotation('train', step_num=step):
         t0 = time.perf_counter()
@@ -113,28 +131,21 @@ def _train_and_evaluate(config, workdir, devices, preempted):
         flush()
       if (step % config.train.eval_every == 0 or last) and not stop:
         flush()
-        try:
-          results = score(state.params['model'], preempted)
-          writer.write(step, results)
-        except preemption.Interrupted:
-          logging.warning('SIGTERM during the evaluation of step %d: it is dropped; saving',
-                          step)
-          results, stop = {}, True
-        clock.update(time=time.perf_counter(), wait=0.0)
+        results, stop = evaluate(step, state.params['model'])
       if step % config.train.checkpoint_every == 0 or last or stop:
         flush()  # never checkpoint a state whose losses were not checked
         checkpoint.save(manager, step, state)
         clock.update(time=time.perf_counter(), wait=0.0)
       if stop:
-        logging.warning('SIGTERM: saved step %d in %s; the same command resumes from it',
-                        step, manager.directory)
-        results = {'preempted_at_step': step}
         break
+  if stop:
+    saved = int(state.step)
+    logging.warning('SIGTERM: saved step %d in %s; the same command resumes from it',
+                    saved, manager.directory)
+    results = {'preempted_at_step': saved}
   manager.wait_until_finished()
   manager.close()
-  if not results and first == total:  # already finished: score the restored state
+  if not results and first == total:  # already finished and scored: score it again
     results = score(state.params['model'])
-    if final_eval(workdir, total) is None:
-      writer.write(total, results)  # its final eval was cut short by a preemption
   writer.close()
   return results
