@@ -101,12 +101,12 @@ def _train_and_evaluate(config, workdir, devices, preempted):
     clock.update(time=time.perf_counter(), wait=0.0)
     return scores, False
 
+  is_eval_step = lambda step: step % config.train.eval_every == 0 or step == total
   stop = False
   # A resumed step whose evaluation a SIGTERM dropped is scored first, so that the
   # curve keeps every eval step. (Every host reads the log before the evaluation's
   # collectives, so none can see the record another host writes after them.)
-  if first and (first % config.train.eval_every == 0 or first == total) and (
-      final_eval(workdir, first) is None):
+  if first and is_eval_step(first) and final_eval(workdir, first) is None:
     results, stop = evaluate(first, state.params['model'])
   profile_dir = str(checkpoint.workdir_path(workdir) / 'profile')
   with (tqdm.tqdm(total=total, initial=first, desc='train', disable=jax.process_index() != 0,
@@ -129,7 +129,7 @@ def _train_and_evaluate(config, workdir, devices, preempted):
       last, stop = step == total, preempted()
       if step % config.train.log_every == 0 or last or stop:
         flush()
-      if (step % config.train.eval_every == 0 or last) and not stop:
+      if is_eval_step(step) and not stop:
         flush()
         results, stop = evaluate(step, state.params['model'])
       if step % config.train.checkpoint_every == 0 or last or stop:
