@@ -38,19 +38,30 @@ def get_config(arg=None):
       image_size=128,           # the model's input; records are resized to it, scores are
                                 # computed on masks resized back to each frame's size
       task='foreground',        # 'foreground' (objects, class-agnostic) or 'semantic' (classes)
-      # 'dataset/split[:weight],...'; train splits may mix datasets, test splits are one each.
+      # 'dataset/split[:weight],...'; train splits may mix datasets, val and test splits
+      # are one each. Val splits ('' = none) are what evaluations during training and
+      # model selection score; test is scored once, after the last step.
       train_images='coco/train',
+      val_images='',
       test_images='coco/val',
       train_videos='davis/train',
+      val_videos='',
       test_videos='davis/val',
       manual_dirs=dict(coco='', voc='', davis='', fbms='', video_files='', youtube_vos=''),
+      coco_val_count=0,         # > 0: COCO's one-file layout holds out that many photos
+                                # (the highest image ids) as the split 'val'
       davis_year='2017',        # '2016' (binary 0/255 masks) or '2017' (palette, one id per object)
+      davis_splits={},          # {split: (sequence, ...)} in place of ImageSets' splits
       # Training videos (davis, fbms, video_files, youtube_vos) are stored as records of
       # chunk_len frames with the longer side <= max_size: a clip sample decodes a few
       # small frames. Test videos stay whole sequences at full resolution.
       train_clips=dict(chunk_len=16, max_size=256),
+      # COCO's training photos are stored with the longer side <= this (0 = as they are);
+      # scored photos stay full size.
+      train_images_max_size=0,
   )
   c.input.clip_len = 4
   c.eval.skip_first_last = True
+  c.eval.split = ''  # no val data named: test is scored after the last step, and nothing before
   c.lock()
   return c

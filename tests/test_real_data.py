@@ -101,6 +101,47 @@ def test_davis_image_sets_choose_the_splits(tmp_path, data_dir):
   assert len(b.as_data_source('val')[0]['frames']) == 4
 
 
+def test_named_davis_splits_replace_image_sets_and_are_checked(tmp_path, data_dir):
+  m = np.zeros((24, 32), np.uint8)
+  write_davis(tmp_path / 'd', {'a': [m] * 3, 'b': [m] * 4, 'c': [m] * 5})
+  b = davis.builder(str(tmp_path / 'd'), data_dir, '2017', splits={'val': ['b'], 'test': ['c', 'a']})
+  assert {k: v.num_examples for k, v in b.info.splits.items()} == {'val': 1, 'test': 2}
+  assert [r['name'].decode() for r in b.as_data_source('val')] == ['b']
+  assert sorted(r['name'].decode() for r in b.as_data_source('test')) == ['a', 'c']
+  with pytest.raises(media.DataError, match=r"no sequence folder \['z'\]"):
+    davis.builder(str(tmp_path / 'd'), data_dir, '2017', splits={'val': ['z'], 'test': ['a']})
+  with pytest.raises(media.DataError, match=r"\['a'\] named in more than one split"):
+    davis.builder(str(tmp_path / 'd'), data_dir, '2017', splits={'val': ['a'], 'test': ['a']})
+
+
+def test_coco_holds_out_the_highest_image_ids_as_val():
+  images = [{'id': i, 'file_name': f'{i}.jpg'} for i in (30, 9, 25, 77, 42)]
+  split = coco.held_out(images, 2)
+  assert [i['id'] for i in split['train']] == [9, 25, 30]
+  assert [i['id'] for i in split['val']] == [42, 77]
+  assert coco.held_out(images, 0) == {'train': images}
+  with pytest.raises(media.DataError, match='val_count=5: expected between 1 and 4'):
+    coco.held_out(images, 5)
+
+
+@needs_shared
+def test_coco_sample_val_split_and_downscaled_training_copies(data_dir):
+  import json
+  ids = sorted(i['id'] for i in json.loads((COCO / 'annotations.json').read_text())['images'])
+  full = coco.builder(str(COCO), data_dir, 'foreground', val_count=2)
+  small = coco.builder(str(COCO), data_dir, 'foreground', val_count=2, max_size=64)
+  assert {k: v.num_examples for k, v in full.info.splits.items()} == {'train': len(ids) - 2,
+                                                                      'val': 2}
+  names = lambda b, split: sorted(r['name'].decode() for r in b.as_data_source(split))
+  assert names(full, 'val') == [f'{i:012d}.jpg' for i in ids[-2:]]
+  assert names(small, 'train') == names(full, 'train')
+  for big, little in zip(full.as_data_source('train'), small.as_data_source('train')):
+    assert max(little['image'].shape[:2]) == 64
+    h, w = little['mask'].shape[:2]
+    np.testing.assert_array_equal(little['mask'][..., 0],
+                                  media.resize(big['mask'][..., 0], (h, w), nearest=True))
+
+
 def test_frames_that_cannot_be_read_are_named(tmp_path):
   noise = np.random.default_rng(0).integers(0, 256, (64, 64, 3), np.uint8)
   Image.fromarray(noise).save(tmp_path / 'whole.jpg')
@@ -210,7 +251,7 @@ def test_mixture_draws_sources_by_weight():
             'mask': np.ones((12, 12, 1), np.uint8)}] * 10
   clips = [{'frames': np.zeros((4, 16, 16, 3), np.uint8)}] * 4
   ds = pipeline.train_dataset(pipeline.Mixture((dark, light), (3.0, 1.0)), clips, image_batch=40,
-                              video_batch=2, clip_len=2, seed=0, augment=0, size=8)
+                              video_batch=2, clip_len=2, seed=0, augment=pipeline.Augmentation(), size=8)
   it = pipeline.train_iterator(ds, prefetch=0)
   batches = [next(it) for _ in range(10)]
   light_share = np.mean([b['image'][i, 0, 0, 0] == 255 for b in batches for i in range(40)])

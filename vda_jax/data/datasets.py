@@ -1,8 +1,9 @@
 """Datasets by name: `load_sources(config.data)` -> the four split sources.
 
 Every entry returns random-access sources for 'images/train', 'images/test',
-'videos/train' and 'videos/test' that the Grain pipeline reads (the embedded
-benchmark adds 'images/val' and 'videos/val' for model selection), and
+'videos/train' and 'videos/test' that the Grain pipeline reads, plus 'images/val'
+and 'videos/val' (held out for model selection and the evaluations during
+training) where the data has them, and
 `class_names(config.data)` names the label values they use.
 
   embedded  the procedural benchmark (built on first use)
@@ -104,8 +105,9 @@ def _real_builder(name, d, train, should_stop):
   datasets are stored as short, downscaled chunks (config.data.train_clips)."""
   dirs, data_dir = d.manual_dirs, embedded.data_dir(d.data_dir or None)
   if name == 'coco':
-    return (coco.builder(dirs.coco, data_dir, d.task, should_stop=should_stop), _image_record,
-            'images')
+    return (coco.builder(dirs.coco, data_dir, d.task, d.coco_val_count,
+                         d.train_images_max_size if train else 0, should_stop=should_stop),
+            _image_record, 'images')
   if name == 'voc':
     return (voc.builder(dirs.voc, data_dir, d.task, should_stop=should_stop), _image_record,
             'images')
@@ -114,7 +116,8 @@ def _real_builder(name, d, train, should_stop):
       raise ValueError(f'config.data: {name} has object masks, not classes; it needs '
                        f"task='foreground', got task={d.task!r}")
     chunking = d.train_clips if train else {}
-    built = (davis.builder(dirs.davis, data_dir, d.davis_year, **chunking, should_stop=should_stop)
+    built = (davis.builder(dirs.davis, data_dir, d.davis_year, **chunking,
+                           splits=d.davis_splits.to_dict(), should_stop=should_stop)
              if name == 'davis'
              else fbms.builder(dirs.fbms, data_dir, **chunking, should_stop=should_stop))
     return built, _labeled_video, 'videos'
@@ -161,15 +164,18 @@ def _real_sources(d, should_stop=None):
     return Mapped(builder.as_data_source(split), fn, f'{name}/{split}')
 
   out = {}
-  for key in ('images/train', 'images/test', 'videos/train', 'videos/test'):
+  for key in ('images/train', 'images/val', 'images/test', 'videos/train', 'videos/val',
+              'videos/test'):
     kind, split = key.split('/')
     field = f'{split}_{kind}'
+    if split == 'val' and not d[field]:  # val splits are optional (model selection reads them)
+      continue
     parts = parse_sources(d[field], field)
-    if split == 'test' and len(parts) > 1:
-      raise ValueError(f'config.data.{field}={d[field]!r}: a test split is one dataset')
-    if key == 'videos/test' and parts[0][0] in ('video_files', 'youtube_vos'):
+    if split != 'train' and len(parts) > 1:
+      raise ValueError(f'config.data.{field}={d[field]!r}: a {split} split is one dataset')
+    if kind == 'videos' and split != 'train' and parts[0][0] in ('video_files', 'youtube_vos'):
       raise ValueError(f'config.data.{field}={d[field]!r}: {parts[0][0]} has no masks to '
-                       'score against; test on a labeled dataset (davis, fbms)')
+                       'score against; score on a labeled dataset (davis, fbms)')
     srcs = [source(name, s, kind, field) for name, s, _ in parts]
     out[key] = srcs[0] if len(srcs) == 1 else Mixture(tuple(srcs), tuple(w for *_, w in parts))
     if key == 'images/test' and d.task == 'semantic':

@@ -5,7 +5,11 @@
 
 Modes: 'foreground' (every instance = 1, class-agnostic objects) or 'semantic'
 (category -> 1..K in the order of category ids; the names are in
-`info.metadata['class_names']`). Crowd regions become void (255) where no
+`info.metadata['class_names']`). `max_size` > 0 stores images and masks with the
+longer side at most that (training copies: decoding a small image is cheap);
+evaluation reads full-size records. `val_count=N` holds out a validation split of the
+one-file layout: the N images with the highest image ids form 'val', the rest
+'train' (a fixed rule, so every run and every host splits alike). Crowd regions become void (255) where no
 instance covers them. Polygons are filled with OpenCV, RLE (uncompressed
 lists and compressed strings) decoded here, so pycocotools is not needed.
 """
@@ -143,22 +147,29 @@ class VdaCoco(tfds.core.GeneratorBasedBuilder):
 
   def _split_generators(self, dl_manager):
     out, names = {}, None
-    for split, (ann_path, image_dir) in _splits(str(dl_manager.manual_dir)).items():
+    val_count = self.builder_config.params.get('val_count', 0)
+    found = _splits(str(dl_manager.manual_dir))
+    if val_count and set(found) != {'train'}:
+      raise media.DataError(f'{dl_manager.manual_dir}: val_count={val_count} splits the one-file '
+                            f'layout (annotations.json + images/), but this folder has the '
+                            f'splits {sorted(found)}')
+    for split, (ann_path, image_dir) in found.items():
       data = load_annotations(ann_path)
       categories = sorted(data['categories'], key=lambda c: c['id'])
       names = names or ['background'] + [c['name'] for c in categories]
-      out[split] = self._generate_examples(data, ann_path, image_dir)
+      for part, images in held_out(data['images'], val_count, split).items():
+        out[part] = self._generate_examples(data, images, ann_path, image_dir)
     self.info.metadata['class_names'] = (['background', 'object']
                                          if self.builder_config.mode == 'foreground' else names)
     return out
 
-  def _generate_examples(self, data, ann_path, image_dir):
+  def _generate_examples(self, data, images, ann_path, image_dir):
     categories = sorted(data['categories'], key=lambda c: c['id'])
     class_index = {c['id']: i + 1 for i, c in enumerate(categories)}
     by_image = {}
     for ann in data['annotations']:
       by_image.setdefault(ann['image_id'], []).append(ann)
-    for info in data['images']:
+    for info in images:
       path = os.path.join(image_dir, info['file_name'])
       image = media.read_image(path)
       if image.shape[:2] != (info['height'], info['width']):
@@ -166,11 +177,28 @@ class VdaCoco(tfds.core.GeneratorBasedBuilder):
                               f'{ann_path} says {info["width"]}x{info["height"]}')
       mask = image_mask(by_image.get(info['id'], []), *image.shape[:2], class_index,
                         self.builder_config.mode, ann_path)
-      yield info['id'], {'image': image, 'mask': mask[..., None], 'name': info['file_name']}
+      max_size = self.builder_config.params.get('max_size', 0)
+      yield info['id'], {'image': media.fit_longer_side(image, max_size),
+                         'mask': media.fit_longer_side(mask, max_size, True)[..., None],
+                         'name': info['file_name']}
 
 
-def builder(manual_dir, data_dir, mode='foreground', should_stop=None):
+def held_out(images, val_count, split='train'):
+  """{split: image infos}, or with val_count > 0 {'train': the rest, 'val': the
+  `val_count` images with the highest ids} (ids are unique; no file name is read)."""
+  if not val_count:
+    return {split: images}
+  if not 0 < val_count < len(images):
+    raise media.DataError(f'val_count={val_count}: expected between 1 and {len(images) - 1} '
+                          f'(the annotations list {len(images)} images)')
+  ranked = sorted(images, key=lambda info: info['id'])
+  return {'train': ranked[:-val_count], 'val': ranked[-val_count:]}
+
+
+def builder(manual_dir, data_dir, mode='foreground', val_count=0, max_size=0, should_stop=None):
   if mode not in MODES:
     raise ValueError(f'COCO mode={mode!r}; expected one of {MODES}')
-  return manual.prepare(VdaCoco, manual.ManualConfig(mode, manual_dir), manual_dir, data_dir,
-                        LAYOUT, should_stop)
+  # Zeros keep the config (and so the dataset name) of a full-size build without val split.
+  params = {k: v for k, v in (('val_count', val_count), ('max_size', max_size)) if v}
+  return manual.prepare(VdaCoco, manual.ManualConfig(mode, manual_dir, **params), manual_dir,
+                        data_dir, LAYOUT, should_stop)

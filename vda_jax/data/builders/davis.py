@@ -8,7 +8,9 @@ One record per sequence at full resolution, or training chunks
 (manual.sequence_records).
 Masks are stored as object ids: DAVIS-2016's 0/255 masks become 0/1;
 DAVIS-2017's palette masks keep their indices (one per object, 255 = void).
-Without ImageSets every sequence goes to the split 'full'.
+Without ImageSets every sequence goes to the split 'full'; `splits={split: [seq, ...]}`
+names the splits' sequences instead (e.g. a labeled val split held out of the
+sequences a benchmark scores).
 """
 import os
 
@@ -73,6 +75,21 @@ def _split_sequences(root, year):
   return {'full': seqs}
 
 
+def _named_splits(root, splits):
+  """`splits` ({split: [sequence]}) after checking that each sequence is in `root` once."""
+  frames = os.path.join(root, 'JPEGImages', '480p')
+  present = set(os.listdir(frames)) if os.path.isdir(frames) else set()
+  named = [seq for seqs in splits.values() for seq in seqs]
+  missing = sorted(set(named) - present)
+  if missing:
+    raise media.DataError(f'{frames}: no sequence folder {missing} (named in the DAVIS splits '
+                          f'{sorted(splits)})')
+  twice = sorted({seq for seq in named if named.count(seq) > 1})
+  if twice:
+    raise media.DataError(f'DAVIS splits {dict(splits)}: {twice} named in more than one split')
+  return {split: list(seqs) for split, seqs in splits.items()}
+
+
 class VdaDavis(tfds.core.GeneratorBasedBuilder):
   """DAVIS 2016 (binary) or 2017 (multi-object) video object segmentation."""
 
@@ -85,8 +102,9 @@ class VdaDavis(tfds.core.GeneratorBasedBuilder):
 
   def _split_generators(self, dl_manager):
     root, year = str(dl_manager.manual_dir), self.builder_config.mode
-    return {split: self._generate_examples(root, year, seqs)
-            for split, seqs in _split_sequences(root, year).items()}
+    chosen = self.builder_config.params.get('splits')
+    splits = _named_splits(root, chosen) if chosen else _split_sequences(root, year)
+    return {split: self._generate_examples(root, year, seqs) for split, seqs in splits.items()}
 
   def _generate_examples(self, root, year, seqs):
     p = self.builder_config.params
@@ -96,9 +114,13 @@ class VdaDavis(tfds.core.GeneratorBasedBuilder):
       yield from manual.sequence_records(seq, files, masks, p['chunk_len'], p['max_size'])
 
 
-def builder(manual_dir, data_dir, year='2016', chunk_len=0, max_size=0, should_stop=None):
-  """Whole sequences at full size (chunk_len=0), or training chunks (see module doc)."""
+def builder(manual_dir, data_dir, year='2016', chunk_len=0, max_size=0, splits=None,
+            should_stop=None):
+  """Whole sequences at full size (chunk_len=0), or training chunks (see module doc);
+  `splits` {split: [sequence]} replaces ImageSets' splits."""
   if year not in YEARS:
     raise ValueError(f'DAVIS year={year!r}; expected one of {YEARS}')
-  config = manual.ManualConfig(year, manual_dir, chunk_len=chunk_len, max_size=max_size)
+  # No `splits` keeps the config (and so the dataset name) of a build from ImageSets.
+  named = {'splits': {k: list(v) for k, v in sorted(dict(splits).items())}} if splits else {}
+  config = manual.ManualConfig(year, manual_dir, chunk_len=chunk_len, max_size=max_size, **named)
   return manual.prepare(VdaDavis, config, manual_dir, data_dir, LAYOUT, should_stop)
