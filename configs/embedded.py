@@ -32,7 +32,7 @@ import itertools
 
 import ml_collections
 
-from vda_jax.config_arg import parse_arg
+from vda_jax.config_arg import parse_arg, set_fields
 
 # Architecture fields by size: 'tiny' trains on CPU in minutes, 'base' is for accelerators.
 CNN = {'tiny': dict(width=16, stage_widths=(1, 2, 4, 8), blocks_per_stage=1),
@@ -148,6 +148,8 @@ def get_config(arg=None):
       video_batch=4,            # global batch of clips; each gives clip_len frames
       clip_len=4,
       augment=4,                # max random shift in px (with flips); 0 = off
+      scale_range=(1.0, 1.0),   # random window, sides this fraction of the record's (1 = off)
+      colour_jitter=0.0,        # brightness/contrast/saturation factors in 1 +- this
       num_workers=0,            # Grain worker processes (0 = decode in this process)
       prefetch=2,
   )
@@ -157,6 +159,7 @@ def get_config(arg=None):
       dtype='float32',          # compute dtype ('bfloat16' on accelerators); params stay fp32
       image_as_clip='repeat',   # temporal models: an image is a static clip ('repeat' T times or 'single')
       pretrained='',            # .npz of backbone weights (scripts/convert_mit_weights.py)
+      init_from='',             # a run's workdir: start from its network (same-shape entries)
   )
   c.adversarial = dict(
       taps='',                  # global terms: 'name[:weight],...' ('' = off)
@@ -198,18 +201,16 @@ def get_config(arg=None):
   )
   c.eval = dict(image_batch=32, clip_batch=8,
                 skip_first_last=False,  # DAVIS drops each sequence's first and last frame from J&F
-                split='test')           # 'val' during model selection: test stays untouched
+                # Every eval_every steps the val splits are scored (logged as 'val/...'; ''
+                # = no evaluation before the end); test only once, after the last step
+                # ('' = never: model selection).
+                split='val', final_split='test')
   # Device mesh (train/sharding.py): sizes of the 'data', 'fsdp' and 'model' axes, one may
   # be -1 (all remaining devices); leaves with >= fsdp_min_size elements are split on 'fsdp'.
   c.mesh = dict(data=-1, fsdp=1, model=1, fsdp_min_size=2**14)
   # Multi-process runs (train/distributed.py): '' = one process unless $VDA_COORDINATOR is
   # set; 'auto' on TPU pods / SLURM; or 'host:port' with num_processes and process_id.
   c.distributed = dict(coordinator='', num_processes=1, process_id=0, cpu_collectives='gloo')
-  for field, value in method_fields(arg.method, arg.model).items():
-    *parents, leaf = field.split('.')
-    node = c
-    for p in parents:
-      node = node[p]
-    node[leaf] = value
+  set_fields(c, method_fields(arg.method, arg.model))
   c.lock()
   return c

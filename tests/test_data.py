@@ -144,7 +144,7 @@ def test_video_train_masks_never_reach_the_train_batch(sources):
 def test_pipeline_shards_per_process_and_resumes_at_a_step_on_any_process_count(sources):
   shards = [pipeline.train_dataset(sources['images/train'], sources['videos/train'],
                                    image_batch=4, video_batch=2, clip_len=2, seed=0,
-                                   shard=pipeline.Shard(i, 2), augment=0) for i in range(2)]
+                                   shard=pipeline.Shard(i, 2), augment=pipeline.Augmentation()) for i in range(2)]
   seen = [set(), set()]
   for i, ds in enumerate(shards):
     it = pipeline.train_iterator(ds, prefetch=0)
@@ -157,7 +157,7 @@ def test_pipeline_shards_per_process_and_resumes_at_a_step_on_any_process_count(
   # 1-process run's global batches (so the process count never changes the data).
   def batches(shard, n, **sizes):
     ds = pipeline.train_dataset(sources['images/train'], sources['videos/train'], clip_len=2,
-                                seed=0, shard=shard, augment=4, **sizes)
+                                seed=0, shard=shard, augment=pipeline.Augmentation(shift=4), **sizes)
     it = pipeline.train_iterator(ds, prefetch=0)
     return [next(it) for _ in range(n)]
   one = batches(pipeline.Shard(), 5, image_batch=8, video_batch=4)
@@ -169,7 +169,7 @@ def test_pipeline_shards_per_process_and_resumes_at_a_step_on_any_process_count(
   # A run saved at step 3 by two processes resumes on one (or any number): the stream is
   # rebuilt at the step, random access, and goes on with global batches 3, 4, ...
   ds = pipeline.train_dataset(sources['images/train'], sources['videos/train'], clip_len=2,
-                              seed=0, augment=4, image_batch=8, video_batch=4)
+                              seed=0, augment=pipeline.Augmentation(shift=4), image_batch=8, video_batch=4)
   resumed = pipeline.train_iterator(ds, prefetch=2, start=3)
   for b in (3, 4):
     got = next(resumed)
@@ -189,3 +189,45 @@ def test_object_scale_sets_the_objects_size():
   share = lambda s: np.mean([(synthetic.image_example(0, i, 64, (s, s))['mask'] > 0).mean()
                              for i in range(20)])
   assert 5 < share(0.3) / share(0.1) < 10
+
+
+def test_scale_crop_keeps_pixels_and_labels_aligned_and_pads_with_void():
+  # A pixel's value is its own label: any misalignment of the window would show.
+  label = np.arange(40 * 60, dtype=np.int64).reshape(40, 60, 1) % 250
+  image = np.repeat(label.astype(np.uint8), 3, -1)
+  for scale in ((0.5, 0.5), (0.7, 0.9)):
+    crop_img, crop_lab = pipeline._scale_crop(np.random.default_rng(1), [image, label.astype(
+        np.uint8)], scale, [0, 255])
+    s = np.random.default_rng(1).uniform(*scale)
+    assert crop_img.shape[:2] == (round(s * 40), round(s * 60))
+    np.testing.assert_array_equal(crop_img[..., 0], crop_lab[..., 0])
+  pad_img, pad_lab = pipeline._scale_crop(np.random.default_rng(2), [image, label.astype(
+      np.uint8)], (2.0, 2.0), [0, 255])
+  assert pad_img.shape[:2] == (80, 120)
+  inside = pad_lab[..., 0] != 255
+  assert inside.sum() == 40 * 60 and (pad_img[~inside] == 0).all()
+  np.testing.assert_array_equal(pad_img[inside][:, 0], pad_lab[inside][:, 0])
+
+
+def test_colour_jitter_scales_a_grey_image_by_the_drawn_brightness():
+  grey = np.full((4, 4, 3), 100, np.uint8)
+  out = pipeline._colour_jitter(np.random.default_rng(3), grey, 0.4)
+  brightness = np.random.default_rng(3).uniform(0.6, 1.4, 3)[0]
+  # A flat grey image has no contrast or saturation to scale: only brightness acts.
+  assert (out == round(100 * brightness)).all()
+  assert pipeline._colour_jitter(np.random.default_rng(3), grey, 0.0) is grey
+
+
+def test_augmentation_draws_one_window_for_a_whole_clip(sources):
+  record = sources['videos/train'][0]
+  rng = np.random.default_rng(0)
+  augment = pipeline.Augmentation(shift=2, scale=(0.5, 1.5), colour=0.3)
+  out = pipeline._clip_element(record, rng, 4, augment, True, 16)
+  assert out['video'].shape == (4, 16, 16, 3) and out['video_label'].shape == (4, 16, 16)
+  # Same window and flip for every frame: the masks of a clip's frames move together.
+  still = {**record, 'frames': np.repeat(np.asarray(record['frames'])[:1], 4, 0),
+           'masks': np.repeat(np.asarray(record['masks'])[:1], 4, 0)}
+  out = pipeline._clip_element(still, np.random.default_rng(5), 4, augment, True, 16)
+  for t in range(1, 4):
+    np.testing.assert_array_equal(out['video_label'][t], out['video_label'][0])
+    np.testing.assert_array_equal(out['video'][t], out['video'][0])

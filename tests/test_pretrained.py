@@ -141,3 +141,17 @@ def test_config_pretrained_path_reaches_the_train_state(tmp_path):
   got = jax.device_get(state.params['model'])
   np.testing.assert_array_equal(got['block1_0']['mlp']['fc1']['kernel'], donor['block1_0']['mlp']['fc1']['kernel'])
   assert not np.array_equal(got['linear_pred']['kernel'], donor['linear_pred']['kernel'])
+
+
+def test_load_matching_takes_same_name_and_shape_entries_and_keeps_a_new_head():
+  params = {'stem': {'kernel': np.zeros((3, 3, 3, 8), np.float32)},
+            'head': {'kernel': np.zeros((1, 1, 8, 2), np.float32), 'bias': np.zeros(2, np.float32)}}
+  source = {'stem': {'kernel': np.ones((3, 3, 3, 8), np.float64)},
+            'head': {'kernel': np.ones((1, 1, 8, 7)), 'bias': np.ones(7)},  # 7 other classes
+            'aux': {'kernel': np.ones(4)}}  # no place in this model
+  loaded, names = pretrained.load_matching(params, source)
+  assert names == ['stem/kernel']
+  assert loaded['stem']['kernel'].dtype == np.float32 and (loaded['stem']['kernel'] == 1).all()
+  assert (loaded['head']['kernel'] == 0).all() and (loaded['head']['bias'] == 0).all()
+  with pytest.raises(ValueError, match='shares no entry'):
+    pretrained.load_matching(params, {'aux': {'kernel': np.ones(4)}})

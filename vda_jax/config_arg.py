@@ -30,6 +30,17 @@ def parse_arg(arg, **defaults):
   return out
 
 
+def set_fields(config, fields):
+  """Sets {'a.b': value} on an unlocked ConfigDict (a config file's tables of fields)."""
+  for field, value in fields.items():
+    *parents, leaf = field.split('.')
+    node = config
+    for p in parents:
+      node = node[p]
+    node[leaf] = value
+  return config
+
+
 def apply_overrides(config, overrides):
   """Applies 'a.b=value' strings to a (locked) ConfigDict, typed like the existing field."""
   for item in overrides:
@@ -47,7 +58,7 @@ def apply_overrides(config, overrides):
     if isinstance(old, bool):
       parent[leaf] = value.lower() in ('1', 'true', 'yes')
     elif isinstance(old, tuple):
-      parent[leaf] = tuple(type(old[0])(v) for v in value.strip('()').split(',') if v)
+      parent[leaf] = tuple(type(old[0])(v) for v in value.strip('()[]').split(',') if v.strip())
     else:
       parent[leaf] = type(old)(value)
   return config

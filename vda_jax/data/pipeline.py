@@ -16,6 +16,7 @@ import grain
 import numpy as np
 
 from vda_jax.data import media
+from vda_jax.labels import VOID
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,6 +47,41 @@ def _translate(rng, arrays, max_shift):
   return [np.roll(a, (dy, dx), axis=(-3, -2)) if a.ndim >= 3 else a for a in arrays]
 
 
+def _scale_crop(rng, arrays, scale, pad_values):
+  """One random window of every array, its sides a fraction s ~ U(scale) of the
+  record's (H, W at axes -3, -2): s < 1 zooms in once resized to the model's input,
+  s > 1 zooms out, padding with `pad_values` (one per array: black pixels, void labels)."""
+  lo, hi = scale
+  if lo == hi == 1.0:
+    return arrays
+  s = rng.uniform(lo, hi)
+  h, w = arrays[0].shape[-3:-1]
+  ch, cw = max(1, round(s * h)), max(1, round(s * w))
+  y, x = int(rng.integers(0, abs(h - ch) + 1)), int(rng.integers(0, abs(w - cw) + 1))
+  out = []
+  for a, value in zip(arrays, pad_values):
+    if s <= 1:
+      out.append(a[..., y:y + ch, x:x + cw, :])
+    else:
+      canvas = np.full(a.shape[:-3] + (ch, cw, a.shape[-1]), value, a.dtype)
+      canvas[..., y:y + h, x:x + w, :] = a
+      out.append(canvas)
+  return out
+
+
+def _colour_jitter(rng, pixels, strength):
+  """Brightness, contrast and saturation each scaled by a factor ~ U(1 - strength,
+  1 + strength), one draw for the whole array (all frames of a clip alike)."""
+  if strength <= 0:
+    return pixels
+  b, c, sat = rng.uniform(1 - strength, 1 + strength, 3)
+  x = pixels.astype(np.float32) * b
+  x = (x - x.mean()) * c + x.mean()
+  grey = x.mean(-1, keepdims=True)
+  x = grey + (x - grey) * sat
+  return np.clip(np.round(x), 0, 255).astype(np.uint8)
+
+
 def _flip(rng, arrays):
   if rng.uniform() < 0.5:
     return [np.flip(a, axis=-2) for a in arrays]
@@ -62,10 +98,30 @@ def _fit(frames, size, nearest=False):
   return out.reshape(frames.shape[:-3] + out.shape[1:])
 
 
+@dataclasses.dataclass(frozen=True)
+class Augmentation:
+  """Random augmentation of training images and clips (a clip's frames alike):
+  a window of random scale (`scale`: range of its sides' fraction of the record's),
+  then, at the model's size, a shift of up to `shift` px with a horizontal flip, then
+  colour jitter of `colour` strength. The defaults change nothing."""
+  shift: int = 0
+  scale: tuple = (1.0, 1.0)
+  colour: float = 0.0
+
+
+def _augmented(rng, arrays, augment, size, nearest):
+  """`arrays` (pixels first, then labels) scale-cropped, resized to size x size, shifted and
+  flipped alike, the pixels colour-jittered."""
+  arrays = _scale_crop(rng, arrays, augment.scale, [0] + [VOID] * (len(arrays) - 1))
+  arrays = [_fit(a, size, n) for a, n in zip(arrays, nearest)]
+  if augment.shift:
+    arrays = _flip(rng, _translate(rng, arrays, augment.shift))
+  return [_colour_jitter(rng, arrays[0], augment.colour)] + arrays[1:]
+
+
 def _image_element(record, rng, augment, size=None):
-  image, label = _fit(record['image'], size), _fit(record['mask'][..., :1], size, nearest=True)
-  if augment:
-    image, label = _flip(rng, _translate(rng, [image, label], augment))
+  image, label = _augmented(rng, [record['image'], record['mask'][..., :1]], augment, size,
+                            (False, True))
   return {'image': np.ascontiguousarray(image),
           'label': np.ascontiguousarray(label[..., 0])}
 
@@ -77,14 +133,13 @@ def _clip_element(record, rng, clip_len, augment, with_masks, size=None):
     raise ValueError(f'clip_len={clip_len} is longer than the stored clip{name} '
                      f'({frames.shape[0]} frames)')
   start = int(rng.integers(0, frames.shape[0] - clip_len + 1))
-  arrays = [_fit(frames[start:start + clip_len], size)]
+  arrays = [frames[start:start + clip_len]]
   if with_masks:  # only the supervised upper bound ever asks for these
     if 'masks' not in record:
       raise ValueError('the video source has no masks; the supervised upper bound '
                        '(config.train.video_label_weight > 0) needs labeled videos')
-    arrays.append(_fit(stack_frames(record['masks'])[start:start + clip_len], size, nearest=True))
-  if augment:
-    arrays = _flip(rng, _translate(rng, arrays, augment))
+    arrays.append(stack_frames(record['masks'])[start:start + clip_len])
+  arrays = _augmented(rng, arrays, augment, size, (False, True))
   out = {'video': np.ascontiguousarray(arrays[0])}
   if with_masks:
     out['video_label'] = np.ascontiguousarray(arrays[1][..., 0])
@@ -115,13 +170,13 @@ def _stream(source, transform, *, batch_size, seed, shard):
 
 
 def train_dataset(image_source, video_source, *, image_batch: int, video_batch: int,
-                  clip_len: int, seed: int, shard: Shard = Shard(), augment: int = 4,
+                  clip_len: int, seed: int, shard: Shard = Shard(),
+                  augment: Augmentation = Augmentation(shift=4),
                   video_labels: bool = False, size: int | None = None) -> grain.MapDataset:
   """Infinite MapDataset of {'image','label','video'[, 'video_label']} batches.
 
-  `image_batch`/`video_batch` are per-process batch sizes. `augment` is the
-  maximum random shift in pixels (0 = no augmentation); flips come with it.
-  Sources may be `Mixture`s. `size` resizes records of another size
+  `image_batch`/`video_batch` are per-process batch sizes; `augment` applies to both
+  streams. Sources may be `Mixture`s. `size` resizes records of another size
   to size x size (None: records must already share one size).
   """
   images = _stream(image_source, lambda r, rng: _image_element(r, rng, augment, size),

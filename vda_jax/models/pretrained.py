@@ -130,3 +130,18 @@ def load_into(params, path):
                        f'{flat[k].shape}')
     flat[k] = v.astype(flat[k].dtype)
   return flax.traverse_util.unflatten_dict(flat, sep='/'), sorted(loaded)
+
+
+def load_matching(params, source):
+  """params with every entry that `source` (another network's params, e.g. a run trained
+  on other data) has under the same name and shape replaced by it; the rest (a
+  classifier over another label set) keep their fresh initialisation.
+  Returns (params, names of the loaded entries)."""
+  flat = flax.traverse_util.flatten_dict(flax.core.unfreeze(params), sep='/')
+  other = flax.traverse_util.flatten_dict(flax.core.unfreeze(source), sep='/')
+  loaded = sorted(k for k, v in other.items() if k in flat and v.shape == flat[k].shape)
+  if not loaded:
+    raise ValueError('the source network shares no entry (name and shape) with this model')
+  for k in loaded:
+    flat[k] = np.asarray(other[k]).astype(flat[k].dtype)
+  return flax.traverse_util.unflatten_dict(flat, sep='/'), loaded

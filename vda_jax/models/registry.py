@@ -26,6 +26,7 @@ def build_model(model_config: ml_collections.ConfigDict, num_classes: int) -> nn
   kwargs = dict(model_config)
   name = kwargs.pop('name')
   kwargs.pop('pretrained', None)  # loaded into the params, not a module field
+  kwargs.pop('init_from', None)   # likewise
   kwargs.pop('image_as_clip', None)  # how the step feeds images to temporal models
   if name not in MODELS:
     raise ValueError(f'config.model.name={name!r} is not a model; known: {sorted(MODELS)}')

@@ -84,13 +84,22 @@ class Experiment:
 
   def init_state(self) -> TrainState:
     """Fresh state from config.seed, with pretrained backbone weights when
-    config.model.pretrained names a file."""
+    config.model.pretrained names a file, or another run's network where
+    config.model.init_from names its workdir (entries of the same name and shape)."""
     state = self.init(jax.random.key(self.config.seed))
-    if not self.config.model.pretrained:
+    m = self.config.model
+    if not m.pretrained and not m.init_from:
       return state
-    model_params, loaded = pretrained.load_into(jax.device_get(state.params['model']),
-                                                self.config.model.pretrained)
-    logging.info('loaded %d pretrained entries from %s', len(loaded), self.config.model.pretrained)
+    model_params = jax.device_get(state.params['model'])
+    if m.pretrained:
+      model_params, loaded = pretrained.load_into(model_params, m.pretrained)
+      logging.info('loaded %d pretrained entries from %s', len(loaded), m.pretrained)
+    if m.init_from:
+      source = Experiment.from_config(checkpoint.load_config(m.init_from),
+                                      list(self.mesh.devices.flat))
+      model_params, loaded = pretrained.load_matching(
+          model_params, jax.device_get(source.restore(m.init_from).params['model']))
+      logging.info('initialised %d entries from the run in %s', len(loaded), m.init_from)
     params = {**state.params, 'model': model_params}
     return state.replace(params=jax.device_put(params, self.state_sharding.params))
 
@@ -100,15 +109,15 @@ class Experiment:
                             jax.eval_shape(self.init, jax.random.key(0)), self.state_sharding)
     return checkpoint.restore_state(workdir, abstract, step)
 
-  def evaluate(self, model_params, sources, split=None, should_stop=None) -> dict:
-    """Scores on images/ and videos/`split` (default config.eval.split); see eval.evaluate
+  def evaluate(self, model_params, sources, split, should_stop=None) -> dict:
+    """Scores on images/ and videos/`split` ('val' or 'test'); see eval.evaluate
     (`should_stop` polled per record: preemption.Interrupted once it is true)."""
     c = self.config
     return evaluate(self.predict, model_params, sources, sharding=shd.batch_sharding(self.mesh),
                     class_names=self.class_names, image_batch=c.eval.image_batch,
                     clip_batch=c.eval.clip_batch, size=c.data.image_size,
                     clip_len=c.input.clip_len, skip_first_last=c.eval.skip_first_last,
-                    split=split or c.eval.split, should_stop=should_stop)
+                    split=split, should_stop=should_stop)
 
 
 def train_iterator(config: ml_collections.ConfigDict, sources: dict,
@@ -121,7 +130,9 @@ def train_iterator(config: ml_collections.ConfigDict, sources: dict,
       sources['images/train'], sources['videos/train'],
       image_batch=c.input.image_batch // n, video_batch=c.input.video_batch // n,
       clip_len=c.input.clip_len, seed=c.seed, shard=pipeline.Shard(i, n),
-      augment=c.input.augment, video_labels=bool(c.train.video_label_weight),
+      augment=pipeline.Augmentation(shift=c.input.augment, scale=tuple(c.input.scale_range),
+                                    colour=c.input.colour_jitter),
+      video_labels=bool(c.train.video_label_weight),
       size=c.data.image_size)
   return pipeline.train_iterator(data, num_workers=c.input.num_workers, prefetch=c.input.prefetch,
                                  start=step)
