@@ -138,7 +138,7 @@ def test_two_processes_stop_at_the_same_eval_record_on_a_sigterm_to_one(
   results = [_finish(p) for p in _two_processes(
       tmp_path, p1={'VDA_TEST_SIGTERM_AT_POLL': '22'})]
   assert results == [{'preempted_at_step': 20}] * 2
-  assert not any('video/mIoU' in r for r in read_metrics(str(tmp_path)))
+  assert not any('val/video/mIoU' in r for r in read_metrics(str(tmp_path)))
   assert max(r['step'] for r in read_metrics(str(tmp_path))) == 20
   assert _latest(tmp_path, config) == 20
 

@@ -54,7 +54,8 @@ def test_candidates_are_scored_on_the_val_splits_only():
                                         ['source_only', 'adversarial'], arg='preset=photometric')
   assert len(configs) == 1 + 16
   for (model, method, i), (fields, config) in configs.items():
-    assert config.eval.split == 'val' and config.data.preset == 'photometric'
+    assert config.eval.split == 'val' and config.eval.final_split == ''
+    assert config.data.preset == 'photometric'
     for field, value in fields.items():
       node = config
       for part in field.split('.'):

@@ -28,15 +28,56 @@ class Unreadable:
     raise AssertionError(f'{self.name} was read')
 
 
+class ReadLog:
+  """A split that notes, at each record read, how many training batches had been drawn."""
+
+  def __init__(self, source, drawn):
+    self.source, self.drawn, self.reads = source, drawn, []
+
+  def __len__(self):
+    return len(self.source)
+
+  def __getitem__(self, index):
+    self.reads.append(self.drawn[0])
+    return self.source[index]
+
+
+def test_test_splits_are_read_once_after_the_last_step_and_val_at_every_eval(
+    tmp_path, data_dir, sources, monkeypatch):
+  config = tiny_config('source_only', data_dir)
+  config.train.update(steps=4, eval_every=2, checkpoint_every=4)
+  drawn = [0]  # prefetch=0: the loop draws step s's batch just before step s
+  iterator = loop.train_iterator
+
+  def counted(*args, **kwargs):
+    for batch in iterator(*args, **kwargs):
+      drawn[0] += 1
+      yield batch
+
+  logs = {k: ReadLog(v, drawn) for k, v in sources.items() if not k.endswith('/train')}
+  monkeypatch.setattr(loop, 'train_iterator', counted)
+  monkeypatch.setattr(loop.datasets, 'load_sources', lambda *_, **__: {**sources, **logs})
+  results = loop.train_and_evaluate(config, str(tmp_path), jax.devices()[:1])
+  for kind in ('images', 'videos'):
+    n_val, n_test = len(sources[f'{kind}/val']), len(sources[f'{kind}/test'])
+    assert logs[f'{kind}/val'].reads == [2] * n_val + [4] * n_val
+    assert logs[f'{kind}/test'].reads == [4] * n_test  # every record once, after step 4
+  evals = [r for r in read_metrics(str(tmp_path)) if 'val/video/mIoU' in r]
+  assert [r['step'] for r in evals] == [2, 4]
+  assert 'video/mIoU' not in evals[0] and evals[1]['video/mIoU'] == results['video/mIoU']
+  # Model selection's runs (no final split) never read test at all.
+  config.eval.final_split = ''
+  held_out = {**sources, 'images/test': Unreadable('images/test'),
+              'videos/test': Unreadable('videos/test')}
+  monkeypatch.setattr(loop.datasets, 'load_sources', lambda *_, **__: held_out)
+  results = loop.train_and_evaluate(config, str(tmp_path / 'selection'), jax.devices()[:1])
+  assert 'val/video/mIoU' in results and 'video/mIoU' not in results
+
+
 def test_short_run_learns_more_than_the_label_prior_and_reports_every_metric(
     tmp_path, data_dir, sources, monkeypatch):
   config = tiny_config('adversarial', data_dir)
   config.train.update(steps=60, eval_every=60, checkpoint_every=60, profile_steps='3:5')
-  # The model-selection splits are never read by training (nor by its test evals).
-  assert {'images/val', 'videos/val'} <= set(sources)
-  held_out = {**sources, 'images/val': Unreadable('images/val'),
-              'videos/val': Unreadable('videos/val')}
-  monkeypatch.setattr(loop.datasets, 'load_sources', lambda *_, **__: held_out)
   results = loop.train_and_evaluate(config, str(tmp_path), jax.devices()[:1])
   rows = [r for r in read_metrics(str(tmp_path)) if 'sup_loss' in r]
   assert [r['step'] for r in rows] == list(range(5, 61, 5))
@@ -53,7 +94,7 @@ def test_short_run_learns_more_than_the_label_prior_and_reports_every_metric(
   assert all(0 <= r['data_wait_share'] < 1 for r in rows)
   assert 0.0 < rows[-1]['grl_lambda'] <= 1.0
   for key in ('image/mIoU', 'video/mIoU', 'video/J-foreground', 'video/F-foreground',
-              'video/J&F-foreground', 'image/IoU/disk'):
+              'video/J&F-foreground', 'image/IoU/disk', 'val/video/mIoU', 'val/image/mIoU'):
     assert 0.0 <= results[key] <= 1.0, key
   # What a start costs is logged once; the profiled window left a trace for TensorBoard.
   first_step, = [r for r in read_metrics(str(tmp_path)) if 'seconds_to_first_step' in r]
@@ -132,20 +173,20 @@ def test_sigterm_during_eval_saves_and_stops_before_the_next_record(
     tmp_path, data_dir, sources, monkeypatch):
   config = tiny_config('source_only', data_dir)
   config.train.update(steps=4, eval_every=2, checkpoint_every=4)
-  videos = SigtermOnRead(sources['videos/test'])
+  videos = SigtermOnRead(sources['videos/val'])
   monkeypatch.setattr(loop.datasets, 'load_sources',
-                      lambda *_, **__: {**sources, 'videos/test': videos})
+                      lambda *_, **__: {**sources, 'videos/val': videos})
   assert len(videos) > 3
   results = loop.train_and_evaluate(config, str(tmp_path), jax.devices()[:1])
   assert results == {'preempted_at_step': 2}
   assert videos.reads == 2  # the record that came with the signal is the last one read
-  assert not any('video/mIoU' in r for r in read_metrics(str(tmp_path)))
+  assert not any('val/video/mIoU' in r for r in read_metrics(str(tmp_path)))
   assert checkpoint.manager(str(tmp_path)).latest_step() == 2
   # Resumed, it first scores the step whose evaluation was dropped: the curve keeps it.
   monkeypatch.setattr(loop.datasets, 'load_sources', lambda *_, **__: sources)
   results = loop.train_and_evaluate(config, str(tmp_path), jax.devices()[:1])
   assert 0 <= results['video/mIoU'] <= 1
-  evals = [r for r in read_metrics(str(tmp_path)) if 'video/mIoU' in r]
+  evals = [r for r in read_metrics(str(tmp_path)) if 'val/video/mIoU' in r]
   assert [r['step'] for r in evals] == [2, 4]
   assert evals[0] != evals[1]  # step 2's own parameters were scored, not step 4's
 

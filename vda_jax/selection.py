@@ -133,7 +133,7 @@ def candidate_configs(config_path, models, methods, arg='', overrides=()):
     for method in methods:
       for i, fields in enumerate(module.search_space(method, model)):
         config = grid.config_for(module, model, method, 0, arg, fields, overrides)
-        config.eval.split = 'val'
+        config.eval.split, config.eval.final_split = 'val', ''
         out[(model, method, i)] = (fields, config)
   return out
 
@@ -154,9 +154,10 @@ def run_selection(config_path, workdir, models, methods, arg='', overrides=(), t
     params = exp.restore(jobs[(model, method, i)][1]).params['model']
     dev = dev_score(exp.model, params, datasets.load_sources(config.data), config)
     rows.append({'model': model, 'method': method, 'candidate': i, 'fields': fields,
-                 'val/mIoU': results['video/mIoU'], 'val/mIoU-fg': results['video/mIoU-fg'],
-                 'val/J&F-foreground': results['video/J&F-foreground'],
-                 'val/image_mIoU': results['image/mIoU'], **dev})
+                 'val/mIoU': results['val/video/mIoU'],
+                 'val/mIoU-fg': results['val/video/mIoU-fg'],
+                 'val/J&F-foreground': results['val/video/J&F-foreground'],
+                 'val/image_mIoU': results['val/image/mIoU'], **dev})
   return rows
 
 

@@ -63,8 +63,20 @@ def _train_and_evaluate(config, workdir, devices, preempted):
                     jax.process_count())
   iterator = train_iterator(config, sources, int(state.step))
   writer = MetricWriter(workdir)
-  score = lambda params, stop=None: exp.evaluate(params, sources, should_stop=stop)
   first, total = int(state.step), config.train.steps
+
+  def score(step, params, stop=None):
+    """What an eval step logs: the scores on config.eval.split (the val split; its keys
+    prefixed 'val/'), and after the last step those on config.eval.final_split (test,
+    plain keys). So test data is read once, for the final score, and never for a
+    choice made during or between runs."""
+    out = {}
+    if config.eval.split:
+      out.update({f'{config.eval.split}/{k}': v for k, v in exp.evaluate(
+          params, sources, config.eval.split, should_stop=stop).items()})
+    if step == total and config.eval.final_split:
+      out.update(exp.evaluate(params, sources, config.eval.final_split, should_stop=stop))
+    return out
   pending, results = [], {}
   clock = {'time': time.perf_counter(), 'step': first, 'wait': 0.0}
 
@@ -93,7 +105,7 @@ def _train_and_evaluate(config, workdir, devices, preempted):
   def evaluate(step, params):
     """(scores, stopped): logs the scores of `params` at `step`; a SIGTERM drops them."""
     try:
-      scores = score(params, preempted)
+      scores = score(step, params, preempted)
     except preemption.Interrupted:
       logging.warning('SIGTERM during the evaluation of step %d: it is dropped; saving', step)
       return {}, True
@@ -101,7 +113,8 @@ def _train_and_evaluate(config, workdir, devices, preempted):
     clock.update(time=time.perf_counter(), wait=0.0)
     return scores, False
 
-  is_eval_step = lambda step: step % config.train.eval_every == 0 or step == total
+  is_eval_step = lambda step: step == total or bool(
+      config.eval.split and step % config.train.eval_every == 0)
   stop = False
   # A resumed step whose evaluation a SIGTERM dropped is scored first, so that the
   # curve keeps every eval step. (Every host reads the log before the evaluation's
@@ -145,7 +158,7 @@ def _train_and_evaluate(config, workdir, devices, preempted):
     results = {'preempted_at_step': saved}
   manager.wait_until_finished()
   manager.close()
-  if not results and first == total:  # already finished and scored: score it again
-    results = score(state.params['model'])
+  if not results and first == total:  # already finished: its logged final scores
+    results = final_eval(workdir, total)
   writer.close()
   return results

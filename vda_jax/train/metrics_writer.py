@@ -40,8 +40,13 @@ def read_metrics(workdir):
     return [json.loads(line) for line in f]
 
 
+# An eval row holds the test scores ('video/mIoU', ...) or the val split's ('val/...'), or both.
+EVAL_KEYS = ('video/mIoU', 'val/video/mIoU')
+
+
 def final_eval(workdir, step):
   """The eval the run in workdir logged at `step` (the last one if it logged several
   there, e.g. after a resume), without its 'step'; None if there is none."""
-  final = [r for r in read_metrics(workdir) if r['step'] == step and 'video/mIoU' in r]
+  final = [r for r in read_metrics(workdir)
+           if r['step'] == step and any(k in r for k in EVAL_KEYS)]
   return {k: v for k, v in final[-1].items() if k != 'step'} if final else None
