@@ -79,7 +79,7 @@ def test_plots_are_written(tmp_path):
       for s in (5, 10)))
   panels = plots.curves_figure({'run': str(run), 'adv': str(adv)}, tmp_path / 'curves.png')
   # The minimax balance per tap and the clustered term's occupancy per domain are shown.
-  assert panels == ['sup_loss', 'total_loss', 'video/mIoU', 'domain losses',
+  assert panels == ['sup_loss', 'total_loss', 'val/video/mIoU', 'domain losses',
                     'discriminator accuracy', 'adv: clusters/stem']
   for name in ('results.png', 'curves.png'):
     assert (tmp_path / name).read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
@@ -101,12 +101,26 @@ def test_paired_tests_by_hand():
   results.update({('cnn2d', 'clustered', s): {'video/mIoU': 0.4} for s in range(3)})
   for (_, _, s), r in results.items():
     r['image/mIoU'] = 0.8 + 0.01 * s
-  tests = [(r['method'], r['baseline'], r['column']) for r in grid.verdict_tests(results)]
+  verdict = grid.verdict_tests(results)
+  tests = [(r['method'], r['baseline'], r['column']) for r in verdict]
   assert tests == [('adversarial', 'source_only', 'video/mIoU'),
                    ('clustered', 'adversarial', 'video/mIoU'),
                    ('clustered', 'source_only', 'video/mIoU'),
                    ('adversarial', 'source_only', 'image/mIoU'),
                    ('clustered', 'source_only', 'image/mIoU')]
+  # Holm within each column's family: the video family has three tests, image two.
+  video = [r for r in verdict if r['column'] == 'video/mIoU']
+  order = np.argsort([r['p'] for r in video])
+  for rank, i in enumerate(order):
+    assert video[i]['p_holm'] >= min(1.0, (3 - rank) * video[i]['p']) - 1e-12
+  assert video[order[0]]['p_holm'] == pytest.approx(min(1.0, 3 * video[order[0]]['p']))
+
+
+def test_holm_by_hand():
+  # Sorted 0.005, 0.01, 0.03, 0.04 times 4, 3, 2, 1 = 0.02, 0.03, 0.06, 0.04 -> running max.
+  assert grid.holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+  assert grid.holm([0.5, 0.6]) == pytest.approx([1.0, 1.0])  # capped at 1
+  assert grid.holm([0.02]) == pytest.approx([0.02])
 
 
 @pytest.mark.slow
@@ -133,6 +147,9 @@ def test_experiment_script_trains_reports_and_then_skips_finished_runs(tmp_path,
   rows = (tmp_path / 'main' / 'results.md').read_text().strip().splitlines()[2:]
   assert [r.split(' | ')[1] for r in rows] == ['source_only', 'adversarial', 'upper_bound']
   assert (tmp_path / 'main' / 'curves.png').exists()
+  # The test frames beside each method's masks: 4 rows of frame, truth and 3 methods.
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  assert Image.open(tmp_path / 'main' / 'examples_cnn2d.png').size[0] > 400
   again = run(command(tmp_path / 'main', 'source_only,adversarial,upper_bound', 2) + ['--noplots'])
   assert again.returncode == 0, again.stderr[-3000:]
   assert again.stdout.count('(finished)') == 3

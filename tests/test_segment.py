@@ -174,3 +174,21 @@ def test_segment_bad_input_leaves_no_output(real_run, tmp_path):
   with pytest.raises(media.DataError, match='empty: empty, expected frame images'):
     segment_with_run(workdir, str(tmp_path / 'empty'), str(out), progress=False)
   assert not out.exists() and not (tmp_path / 'car.incomplete').exists()
+
+
+def test_png_overlay_is_a_sheet_of_frames_spread_over_the_video(tmp_path):
+  from vda_jax import segment  # pylint: disable=g-import-not-at-top
+  sheet = segment._Overlay(str(tmp_path / 'overlay.png'), 'png', 24.0, total=15)
+  mask = np.zeros((6, 10), np.uint8)
+  mask[0, 0] = 1  # one object pixel: blended half-and-half with the palette's dark red
+  for t in range(15):
+    sheet.add(np.full((6, 10, 3), 10 * t, np.uint8), mask)
+  sheet.close()
+  tiles = np.array(Image.open(tmp_path / 'overlay.png'))
+  assert tiles.shape == (2 * 6, 4 * 10, 3)
+  # 8 frames at round(linspace(0, 14, 8)) = 0, 2, 4, ..., 14, row by row.
+  for i, t in enumerate(range(0, 15, 2)):
+    tile = tiles[6 * (i // 4):6 * (i // 4 + 1), 10 * (i % 4):10 * (i % 4 + 1)]
+    assert (tile[1:] == 10 * t).all()
+    np.testing.assert_array_equal(tile[0, 0], (np.array([10 * t] * 3) * 0.5 +
+                                               np.array([128, 0, 0]) * 0.5).astype(np.uint8))

@@ -16,6 +16,8 @@ from scipy import stats
 from vda_jax import analysis, preemption, processes
 from vda_jax.config_arg import apply_overrides, load_config_module
 from vda_jax.data import datasets
+from vda_jax.eval import inference
+from vda_jax.train import sharding as shd
 from vda_jax.train import checkpoint
 from vda_jax.train.experiment import Experiment
 from vda_jax.train.loop import train_and_evaluate
@@ -209,7 +211,8 @@ def paired_tests(results, pairs=CLAIMS, column='video/mIoU'):
   for model in dict.fromkeys(m for m, _, _ in results):
     for method, baseline in pairs:
       seeds = sorted(s for m, x, s in results if m == model and x == method
-                     and (model, baseline, s) in results)
+                     and column in results[(m, x, s)]
+                     and column in results.get((model, baseline, s), {}))
       if len(seeds) < 2:
         continue
       a = np.array([results[(model, method, s)][column] for s in seeds])
@@ -222,21 +225,43 @@ def paired_tests(results, pairs=CLAIMS, column='video/mIoU'):
   return rows
 
 
+def holm(pvalues):
+  """Holm's step-down adjustment of a family of p-values (same order): the i-th
+  smallest p times (m - i + 1), made monotone and capped at 1. It controls the
+  family-wise error rate under any dependence between the tests."""
+  p = np.asarray(pvalues, np.float64)
+  order = np.argsort(p)
+  adjusted = np.maximum.accumulate(np.minimum(1.0, (len(p) - np.arange(len(p))) * p[order]))
+  out = np.empty_like(p)
+  out[order] = adjusted
+  return out.tolist()
+
+
 def verdict_tests(results):
   """The claims' paired tests, then every other method against source-only on video
-  mIoU, then every method's image cost (image mIoU against source-only)."""
+  mIoU, then every method against source-only on video J&F (foreground), then every
+  method's image cost (image mIoU against source-only). Each row's 'p_holm' is its
+  p adjusted by Holm over the rows of its column: one family per score."""
   versus_source = [(m, 'source_only') for m in dict.fromkeys(x for _, x, _ in results)
                    if m != 'source_only']
-  return (paired_tests(results) + paired_tests(results, [p for p in versus_source
+  rows = (paired_tests(results) + paired_tests(results, [p for p in versus_source
                                                          if p not in CLAIMS])
+          + paired_tests(results, versus_source, column='video/J&F-foreground')
           + paired_tests(results, versus_source, column='image/mIoU'))
+  for column in dict.fromkeys(r['column'] for r in rows):
+    family = [r for r in rows if r['column'] == column]
+    for r, p in zip(family, holm([r['p'] for r in family])):
+      r['p_holm'] = p
+  return rows
 
 
 def paired_table(rows):
-  lines = ['| model | method − baseline | column | seeds | mean difference (95% CI) | p (paired t) |',
-           '|---|---|---|---|---|---|']
+  lines = ['| model | method − baseline | column | seeds | mean difference (95% CI) | '
+           'p (paired t) | p (Holm, per column) |', '|---|---|---|---|---|---|---|']
+  holm_cell = lambda r: f"{r['p_holm']:.3g}" if 'p_holm' in r else '—'
   lines += [f"| {r['model']} | {r['method']} − {r['baseline']} | {r['column']} | {r['seeds']} | "
-            f"{r['diff']:+.3f} ({r['ci_lo']:+.3f}, {r['ci_hi']:+.3f}) | {r['p']:.3g} |" for r in rows]
+            f"{r['diff']:+.3f} ({r['ci_lo']:+.3f}, {r['ci_hi']:+.3f}) | {r['p']:.3g} | "
+            f"{holm_cell(r)} |" for r in rows]
   return '\n'.join(lines)
 
 
@@ -259,6 +284,39 @@ def _first_seed_runs(grid, workdir):
     if (model, method) not in seen:
       seen.add((model, method))
       yield model, method, config, run_dir(workdir, model, method, seed)
+
+
+def example_frames(grid, workdir, count=4):
+  """Per model, `count` test frames (the middle frame of test videos spread evenly over
+  the split), their ground truth and each method's prediction (its first seed):
+  {model: {'frames': [...], 'truth': [...], 'predictions': {method: [...]}}}, at each
+  frame's own size. Read after every run has finished: test is scored once, and this
+  is part of that score's report."""
+  out = {}
+  for model, method, config, path in _first_seed_runs(grid, workdir):
+    exp = Experiment.from_config(config)
+    if model not in out:
+      test = datasets.load_sources(config.data)['videos/test']
+      picks = np.unique(np.linspace(0, len(test) - 1, count).round().astype(int))
+      clips = []
+      for i in picks:
+        r = test[int(i)]
+        frames, masks = np.asarray(r['frames']), np.asarray(r['masks'])[..., 0]
+        start = max(0, min(len(frames) // 2, len(frames) - config.input.clip_len))
+        clips.append((frames[start:start + config.input.clip_len], masks[start]))
+      out[model] = {'frames': [f[0] for f, _ in clips], 'truth': [m for _, m in clips],
+                    'predictions': {}, 'clips': [f for f, _ in clips]}
+    params = exp.restore(path).params['model']
+    first = {}
+    for key, t, pred in inference.segment_videos(
+        exp.predict, params, enumerate(out[model]['clips']), size=config.data.image_size,
+        clip_len=config.input.clip_len, batch_size=config.eval.clip_batch,
+        sharding=shd.batch_sharding(exp.mesh)):
+      first.setdefault(key, pred)  # each clip starts at the shown frame
+    out[model]['predictions'][method] = [first[i] for i in range(len(out[model]['clips']))]
+  for entry in out.values():
+    del entry['clips']
+  return out
 
 
 def analyse(grid, workdir):

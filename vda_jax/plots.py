@@ -6,10 +6,11 @@ from matplotlib import ticker  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from vda_jax.data.media import overlay  # noqa: E402
 from vda_jax.train.metrics_writer import read_metrics  # noqa: E402
 
 
-def results_figure(rows, path):
+def results_figure(rows, path, data='embedded benchmark'):
   """Grouped bars per (model, method): image mIoU, video mIoU, video J&F; error bars
   are 95% CIs over seeds, drawn only where a row has more than one seed."""
   labels = [f"{r['model']}\n{r['method']}" for r in rows]
@@ -26,7 +27,7 @@ def results_figure(rows, path):
   ax.set_ylim(0, 1)
   ax.legend()
   seeds = sorted({r['seeds'] for r in rows})
-  ax.set_title('embedded benchmark, ' + ('one seed' if seeds == [1] else
+  ax.set_title(f'{data}, ' + ('one seed' if seeds == [1] else
                                          'mean over seeds, 95% CI'))
   fig.tight_layout()
   fig.savefig(path, dpi=120)
@@ -39,7 +40,7 @@ TERM_LOSSES = ('domain_loss/', 'clustered_loss/', 'cdan_loss/')
 TERM_ACCURACIES = ('disc_acc/', 'clustered_acc/', 'cdan_acc/')
 
 
-def curves_figure(run_dirs, path, keys=('sup_loss', 'total_loss', 'video/mIoU')):
+def curves_figure(run_dirs, path, keys=('sup_loss', 'total_loss', 'val/video/mIoU')):
   """Training curves, one line per run (label -> its workdir): a panel per metric key,
   then, where runs have domain terms, their losses and discriminator accuracies
   per tap (the minimax balance: accuracy near 0.5 means the discriminator is
@@ -112,4 +113,30 @@ def scaling_figure(rows, path):
     ax.legend(fontsize=7)
   fig.tight_layout()
   fig.savefig(path, dpi=120)
+  plt.close(fig)
+
+
+def examples_figure(examples, path, title=''):
+  """Test frames side by side, a row each: the frame, its ground truth and each
+  method's prediction, masks blended over the frame. `examples` is one model's entry
+  of grid.example_frames."""
+  methods = list(examples['predictions'])
+  columns = [('frame', None), ('ground truth', examples['truth'])] + [
+      (m, examples['predictions'][m]) for m in methods]
+  rows = len(examples['frames'])
+  h, w = examples['frames'][0].shape[:2]
+  fig, axes = plt.subplots(rows, len(columns), squeeze=False,
+                           figsize=(2.2 * len(columns) * w / max(h, w) + 0.4,
+                                    2.2 * rows * h / max(h, w) + 0.5))
+  for i, frame in enumerate(examples['frames']):
+    for ax, (name, masks) in zip(axes[i], columns):
+      ax.imshow(frame if masks is None else overlay(frame, masks[i]))
+      ax.set_xticks([])
+      ax.set_yticks([])
+      if i == 0:
+        ax.set_title(name, fontsize=8)
+  if title:
+    fig.suptitle(title, fontsize=9)
+  fig.tight_layout()
+  fig.savefig(path, dpi=100)
   plt.close(fig)

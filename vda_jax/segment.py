@@ -5,7 +5,8 @@ r"""Segments a video file or a folder of frames with a trained run.
       --ground_truth=DAVIS/Annotations/480p/blackswan --output=out/blackswan
 
 Writes OUTPUT/masks/<frame>.png (DAVIS palette PNGs at the input's resolution:
-0 = background, k = class k), OUTPUT/overlay.mp4 (or .gif) and, with ground
+0 = background, k = class k), OUTPUT/overlay.mp4 (or .gif, or .png: a sheet of 8
+frames spread over the video) and, with ground
 truth, OUTPUT/scores.json (per-frame J and F, and 'J-foreground', 'F-...',
 'J&F-foreground' (mean, recall, decay) under the DAVIS-2016 protocol: masks
 binarised (value > 0, so several objects count as one), first and last frame
@@ -32,36 +33,52 @@ from vda_jax.train import checkpoint
 from vda_jax.train import sharding as shd
 from vda_jax.train.experiment import Experiment
 
-OVERLAYS = ('mp4', 'gif', 'none')
+OVERLAYS = ('mp4', 'gif', 'png', 'none')
+SHEET = (2, 4)  # 'png': rows x columns of frames spread evenly over the video
 GIF_MAX_SIDE = 320  # GIF frames are kept in memory until the end; keep them small
 
 
 class _Overlay:
-  """Frames with the mask blended in, to an mp4 (streamed) or a GIF."""
+  """Frames with the mask blended in, to an mp4 (streamed), a GIF, or a PNG sheet of
+  SHEET frames spread evenly over the video's `total` frames (as its header counts them)."""
 
-  def __init__(self, path, kind, fps):
+  def __init__(self, path, kind, fps, total=None):
     self.path, self.kind, self.fps = path, kind, fps
-    self.writer, self.gif = None, []
+    self.writer, self.gif, self.sheet, self.seen = None, [], [], 0
+    n = SHEET[0] * SHEET[1]
+    self.picks = set(np.linspace(0, (total or n) - 1, n).round().astype(int).tolist())
 
   def add(self, frame, mask):
-    colour = media.PALETTE[mask]
-    blend = np.where(mask[..., None] > 0, (0.5 * frame + 0.5 * colour).astype(np.uint8), frame)
+    blend = media.overlay(frame, mask)
+    self.seen += 1
+    if self.kind == 'png':
+      if self.seen - 1 in self.picks:
+        self.sheet.append(_small(blend))
+      return
     if self.kind == 'mp4':
       if self.writer is None:
         h, w = blend.shape[:2]
         self.writer = cv2.VideoWriter(self.path, cv2.VideoWriter_fourcc(*'mp4v'), self.fps, (w, h))
       self.writer.write(cv2.cvtColor(blend, cv2.COLOR_RGB2BGR))
     elif self.kind == 'gif':
-      scale = min(1.0, GIF_MAX_SIDE / max(blend.shape[:2]))
-      size = (round(blend.shape[0] * scale), round(blend.shape[1] * scale))
-      self.gif.append(Image.fromarray(media.resize(blend, size)))
+      self.gif.append(Image.fromarray(_small(blend)))
 
   def close(self):
     if self.writer is not None:
       self.writer.release()
+    if self.sheet:
+      rows, cols = SHEET
+      tiles = self.sheet + [np.zeros_like(self.sheet[0])] * (rows * cols - len(self.sheet))
+      Image.fromarray(np.concatenate([np.concatenate(tiles[r * cols:(r + 1) * cols], 1)
+                                      for r in range(rows)])).save(self.path)
     if self.gif:
       self.gif[0].save(self.path, save_all=True, append_images=self.gif[1:],
                        duration=round(1000 / self.fps), loop=0)
+
+
+def _small(frame):
+  """The frame with its longer side at most GIF_MAX_SIDE (GIF frames and sheet tiles)."""
+  return media.fit_longer_side(frame, GIF_MAX_SIDE)
 
 
 def _fps(path):
@@ -105,7 +122,7 @@ def segment(predict, params, input_path, output, *, size, clip_len, batch_size, 
   shutil.rmtree(tmp, ignore_errors=True)  # what a crashed earlier attempt left
   os.makedirs(os.path.join(tmp, 'masks'))
   try:
-    shown = _Overlay(os.path.join(tmp, f'overlay.{overlay}'), overlay, _fps(input_path))
+    shown = _Overlay(os.path.join(tmp, f'overlay.{overlay}'), overlay, _fps(input_path), total)
     pending = collections.deque()  # originals of the frames in flight (one batch of windows)
 
     def tracked(frames):

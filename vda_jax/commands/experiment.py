@@ -59,19 +59,23 @@ def main(argv):
     with open(f'{f.workdir}/paired.md', 'w') as out:
       out.write(grid.paired_table(paired) + '\n')
     print(grid.paired_table(paired))
+  configs = grid.grid_configs(config, f.models, f.methods, seeds, f.set, f.arg, selected)
   if f.plots:
     from vda_jax import plots  # pylint: disable=g-import-not-at-top
-    plots.results_figure(rows, f'{f.workdir}/results.png')
+    data = next(iter(configs.values())).data.name
+    plots.results_figure(rows, f'{f.workdir}/results.png', f'{data} data')
     plots.curves_figure({'/'.join(map(str, k)): grid.run_dir(f.workdir, *k) for k in results},
                         f'{f.workdir}/curves.png')
+    for model, examples in grid.example_frames(configs, f.workdir).items():
+      plots.examples_figure(examples, f'{f.workdir}/examples_{model}.png',
+                            f'{data} data, {model}, test frames (seed {seeds[0]})')
   if f.analysis:
-    configs = grid.grid_configs(config, f.models, f.methods, seeds, f.set, f.arg, selected)
     report = grid.analyse(configs, f.workdir)
     with open(f'{f.workdir}/analysis.md', 'w') as out:
       out.write(report)
     print(report)
   print(f'(written to {f.workdir}/: results.md/.csv/.json' +
-        (', results.png, curves.png' if f.plots else '') + (', analysis.md' if f.analysis else '') + ')')
+        (', results.png, curves.png, examples_<model>.png' if f.plots else '') + (', analysis.md' if f.analysis else '') + ')')
 
 
 def run():

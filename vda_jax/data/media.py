@@ -34,6 +34,13 @@ def _voc_palette():
 PALETTE = _voc_palette()
 
 
+def overlay(frame, mask):
+  """The RGB frame with every non-background pixel of the class map `mask` blended
+  half-and-half with its class's PALETTE colour."""
+  blend = (0.5 * frame + 0.5 * PALETTE[mask]).astype(np.uint8)
+  return np.where(mask[..., None] > 0, blend, frame)
+
+
 class DataError(ValueError):
   """Input that cannot be used; the message names the file and the problem."""
 
