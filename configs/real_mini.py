@@ -67,7 +67,11 @@ SOURCE_ONLY_STEPS = (
 # method shares is source-only's best candidate (segformer, augmented, 600 steps);
 # each method's fields are the oracle's pick among its candidates.
 RECIPE = _AUGMENTED
-SELECTED = {}
+SELECTED = {
+    'adversarial': {'optimizer.disc.lr': 2e-4},
+    'clustered': {'optimizer.disc.lr': 2e-3},
+    'paper': {'optimizer.disc.lr': 2e-3},
+}
 
 
 def search_space(method, model):
