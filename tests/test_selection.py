@@ -73,3 +73,13 @@ def test_dev_score_of_a_network(sources):
   assert np.isfinite(scores['dev/risk']) and scores['dev/weight_mean'] > 0
   # An untrained network's loss is near log(5 classes) per pixel.
   assert 0.5 * np.log(5) < scores['dev/source_val_loss'] < 2 * np.log(5)
+  # Real records come in their own sizes: they are resized to the input as training sees
+  # them, so with half of them at twice the size the scores agree up to resampling.
+  from vda_jax.data import media  # pylint: disable=g-import-not-at-top
+  big = lambda r: {**r, 'image': media.resize(r['image'], (64, 64)),
+                   'mask': media.resize(r['mask'][..., 0], (64, 64), True)[..., None]}
+  mixed = lambda split: [(big if i % 2 else dict)(sources[split][i]) for i in range(8)]
+  grown = {'images/train': mixed('images/train'), 'images/val': mixed('images/val'),
+           'videos/train': sources['videos/train']}
+  again = selection.dev_score(exp.model, params, grown, config, max_examples=8)
+  assert again['dev/source_val_loss'] == pytest.approx(scores['dev/source_val_loss'], rel=0.05)

@@ -27,7 +27,7 @@ from scipy import stats
 from vda_jax import grid
 from vda_jax.adversarial.losses import segmentation_loss
 from vda_jax.config_arg import load_config_module
-from vda_jax.data import datasets
+from vda_jax.data import datasets, media
 from vda_jax.models.taps import apply_with_taps
 from vda_jax.train.experiment import Experiment
 from vda_jax.train.step import model_input, model_output
@@ -101,12 +101,16 @@ def dev_score(model, params, sources, config, max_examples=256, batch=32):
   target-risk estimate (lower is better), the unweighted images/val loss and the
   density ratios' mean on images/val (1 when the classifier is calibrated)."""
   take = lambda src, n: [src[i] for i in range(min(n, len(src)))]
-  # A 2D model sees video frames, a temporal one clips: both as the model eats them.
-  frames = np.stack([np.asarray(r['frames'])[:config.input.clip_len]
+  # Records of any size (real photos and videos) at the model's input size, as training
+  # sees them; a 2D model sees video frames, a temporal one clips: both as it eats them.
+  s = config.data.image_size
+  fit = lambda a, nearest=False: media.resize(np.asarray(a), (s, s), nearest)
+  frames = np.stack([np.stack([fit(f) for f in np.asarray(r['frames'])[:config.input.clip_len]])
                      for r in take(sources['videos/train'], max_examples // config.input.clip_len)])
-  train = np.stack([r['image'] for r in take(sources['images/train'], max_examples)])
+  train = np.stack([fit(r['image']) for r in take(sources['images/train'], max_examples)])
   val = take(sources['images/val'], max_examples)
-  val_x, val_y = np.stack([r['image'] for r in val]), np.stack([r['mask'][..., 0] for r in val])
+  val_x = np.stack([fit(r['image']) for r in val])
+  val_y = np.stack([fit(r['mask'][..., 0], nearest=True) for r in val])
   run = functools.partial(_features_and_losses, model, params, clip_len=config.input.clip_len,
                           image_as_clip=config.model.image_as_clip, batch=batch)
   fs, _ = run(train, None)
