@@ -19,7 +19,7 @@ def test_config_path_finds_packaged_configs_from_anywhere(tmp_path, monkeypatch)
   own.write_text('def get_config(arg=None): ...\n')
   assert commands.config_path('configs/real.py:x=1') == 'configs/real.py:x=1'  # a file wins
   with pytest.raises(FileNotFoundError, match=r'nope.py is not a file, nor a packaged config '
-                                              r'\(known: embedded, pod, real\)'):
+                                              r'\(known: embedded, pod, real, real_mini\)'):
     commands.config_path('nope.py')
 
 

@@ -30,7 +30,7 @@ def test_val_and_test_sequences_are_fixed_disjoint_and_test_is_scored_only_at_th
   # Model selection never reads test: its candidates score val and end without test.
   candidates = selection.candidate_configs(CONFIG, ['cnn2d'], ['source_only', 'clustered'],
                                            arg=f'root={REAL_MINI}')
-  assert len(candidates) == len(module.SOURCE_ONLY_STEPS) + 4
+  assert len(candidates) == len(module.SOURCE_ONLY_STEPS) + 2
   for _, config in candidates.values():
     assert (config.eval.split, config.eval.final_split) == ('val', '')
 
@@ -57,7 +57,7 @@ def test_real_mini_builds_and_a_short_grid_trains_scores_and_draws(tmp_path):
   assert {k: len(v) for k, v in sources.items() if k.startswith('images')} == {
       'images/train': 100, 'images/val': 28, 'images/test': 28}
   test_names = [sources['videos/test'][i]['name'] for i in range(len(sources['videos/test']))]
-  assert sorted(n.decode() for n in test_names) == sorted(
+  assert sorted(test_names) == sorted(
       load_config_module(CONFIG).TEST_SEQUENCES)
   results = grid.run_grid(CONFIG, str(tmp_path / 'runs'), ['cnn2d'], ['source_only', 'clustered'],
                           [0], overrides, arg=arg)

@@ -37,6 +37,11 @@ def config_for(module, model, method, seed, arg='', fields=None, overrides=()):
   return apply_overrides(config, overrides)
 
 
+def default_models(config_path, arg=''):
+  """[the model the config file picks when no model= arg is given]."""
+  return [load_config_module(config_path).get_config(arg or None).model.name]
+
+
 def grid_configs(config_path, models, methods, seeds, overrides=(), arg='', selected=None):
   """{(model, method, seed): config} for the grid; `selected` maps (model, method) to
   the fields model selection chose (see `load_selection`)."""

@@ -28,7 +28,7 @@ from vda_jax import commands, grid
 flags.DEFINE_string('config', 'embedded', 'Config file with get_config(arg), or a packaged '
                     "config's name.")
 flags.DEFINE_string('workdir', 'runs/default', 'One sub-directory per run goes here.')
-flags.DEFINE_list('models', ['cnn2d'], 'Values of the model= config arg.')
+flags.DEFINE_list('models', [], "Values of the model= config arg (default: the config's own).")
 flags.DEFINE_list('methods', ['source_only', 'adversarial'], 'Values of the method= config arg.')
 flags.DEFINE_list('seeds', ['0'], 'Run seeds.')
 flags.DEFINE_multi_string('set', [], 'Override applied to every run, e.g. train.steps=800.')
@@ -49,7 +49,8 @@ def main(argv):
   seeds = [int(s) for s in f.seeds]
   selected = grid.load_selection(f.selection, f.selector) if f.selection else None
   config = commands.config_path(f.config)
-  results = grid.run_grid(config, f.workdir, f.models, f.methods, seeds, f.set, arg=f.arg,
+  models = f.models or grid.default_models(config, f.arg)
+  results = grid.run_grid(config, f.workdir, models, f.methods, seeds, f.set, arg=f.arg,
                           selected=selected, parallel=f.parallel)
   rows = grid.summarise(results)
   grid.write_reports(rows, results, f.workdir)
@@ -59,7 +60,7 @@ def main(argv):
     with open(f'{f.workdir}/paired.md', 'w') as out:
       out.write(grid.paired_table(paired) + '\n')
     print(grid.paired_table(paired))
-  configs = grid.grid_configs(config, f.models, f.methods, seeds, f.set, f.arg, selected)
+  configs = grid.grid_configs(config, models, f.methods, seeds, f.set, f.arg, selected)
   if f.plots:
     from vda_jax import plots  # pylint: disable=g-import-not-at-top
     data = next(iter(configs.values())).data.name

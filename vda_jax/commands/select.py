@@ -12,12 +12,12 @@ selection.md. Re-running skips finished candidates.
 """
 from absl import flags, logging
 
-from vda_jax import commands, selection
+from vda_jax import commands, grid, selection
 
 flags.DEFINE_string('config', 'embedded', 'Config file with get_config and search_space, or '
                     "a packaged config's name.")
 flags.DEFINE_string('workdir', 'runs/select', 'One sub-directory per candidate goes here.')
-flags.DEFINE_list('models', ['cnn2d'], 'Values of the model= config arg.')
+flags.DEFINE_list('models', [], "Values of the model= config arg (default: the config's own).")
 flags.DEFINE_list('methods', ['adversarial', 'clustered', 'paper'], 'Methods to select for.')
 flags.DEFINE_string('arg', '', "Extra config args, e.g. 'preset=photometric'.")
 commands.define_parallel_flag()
@@ -29,8 +29,9 @@ def main(argv):
   if not flags.FLAGS['verbosity'].present:
     logging.set_verbosity(logging.WARNING)
   f = flags.FLAGS
-  rows = selection.run_selection(commands.config_path(f.config), f.workdir, f.models, f.methods,
-                                 f.arg, f.set, parallel=f.parallel)
+  config = commands.config_path(f.config)
+  rows = selection.run_selection(config, f.workdir, f.models or grid.default_models(config, f.arg),
+                                 f.methods, f.arg, f.set, parallel=f.parallel)
   print(selection.write_selection(rows, f.workdir))
   print(f'(written to {f.workdir}/selection.json and selection.md)')
 
