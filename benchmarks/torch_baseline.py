@@ -16,6 +16,7 @@ from torch import nn
 import torch.nn.functional as F
 
 from vda_jax.adversarial.objective import Objective
+from vda_jax.adversarial.terms import GlobalDomain
 from vda_jax.labels import VOID
 
 
@@ -158,14 +159,14 @@ class TrainStep:
   def __init__(self, config, num_classes):
     if config.model.name != 'cnn2d':
       raise ValueError(f'the PyTorch baseline is the 2D CNN; config.model.name={config.model.name!r}')
-    objective = Objective.from_config(config.adversarial, config.train.steps)
-    other = [k for k, taps in objective.taps.items() if taps and k != 'global']
-    if other or objective.aux_tap or objective.entropy_weight or config.train.video_label_weight:
+    terms = Objective.from_config(config.adversarial, config.train.steps).terms
+    other = [type(t).__name__ for t in terms if type(t) is not GlobalDomain or t.conv]
+    if other or config.train.video_label_weight:
       raise ValueError('the PyTorch baseline has the supervised and global domain losses only; '
-                       f'config.adversarial also asks for {other or "aux/entropy/video labels"}')
+                       f'config.adversarial also asks for {other or "video labels"}')
     m, a = config.model, config.adversarial
     self.model = ConvNet(num_classes, m.width, m.stage_widths, m.blocks_per_stage)
-    self.taps = objective.taps['global']
+    self.taps = terms[0].taps if terms else {}
     size = config.data.image_size
     with torch.no_grad():
       _, features = self.model(torch.zeros((1, size, size, 3), dtype=torch.uint8))
@@ -237,7 +238,7 @@ def flax_to_torch(params):
       out['.'.join(module + [{'kernel': 'weight', 'scale': 'weight'}.get(key, key)])] = value
 
   walk(params['model'], ('model',))
-  walk(params['disc']['global'], ('discs',))
+  walk(params['disc'].get('global', {}), ('discs',))
   return out
 
 

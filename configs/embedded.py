@@ -23,7 +23,7 @@ Architectures (the `model=` arg): cnn2d, cnn3d, segformer, segformer_st;
 `size=tiny` (CPU) or `size=base` (accelerators).
 
 Train one method:
-  python -m vda_jax.main --config=configs/embedded.py:method=adversarial,model=segformer \
+  python -m vda_jax.commands.train --config=configs/embedded.py:method=adversarial,model=segformer \
       --workdir=runs/adv --config.train.steps=1000
 Compare methods (the README's main job):
   python scripts/experiment.py --config=configs/embedded.py --workdir=runs/default
@@ -94,7 +94,7 @@ def search_space(method, model):
   nothing to select. The oracle (videos/val) or DEV picks one per method."""
   axes = {
       # The discriminators' lr (adversarial, paper): at 2e-4 the deep tap's discriminator
-      # falls behind the network (its accuracy collapses below chance, docs/results.md).
+      # can fall behind the network (accuracy below chance, docs/results.md).
       'adversarial': {'adversarial.taps': (SHALLOW[model], DEEP),
                       'adversarial.weight': (0.1, 0.3), 'adversarial.lambda_max': (0.3, 1.0),
                       'optimizer.disc.lr': (2e-4, 2e-3)},
@@ -103,8 +103,8 @@ def search_space(method, model):
       'paper': {'adversarial.clustered.num_clusters': (4, 8), 'adversarial.weight': (0.1, 0.3),
                 'optimizer.disc.lr': (2e-4, 2e-3)},
       'cdan': {'adversarial.weight': (0.1, 0.3), 'adversarial.lambda_max': (0.3, 1.0)},
-      # 0.03, 0.1 and 0.3 first; 0.03 won by far (0.1 and 0.3 collapse to background on
-      # videos/val), so the axis went down to ADVENT's 0.001.
+      # From ADVENT's 0.001 up: at 0.1 and above, predictions collapse to background on
+      # videos/val (docs/results.md).
       'minent': {'adversarial.entropy_weight': (0.001, 0.01, 0.03, 0.1, 0.3)},
       'adaptsegnet': {'adversarial.lambda_max': (1.0, 10.0)},
   }.get(method, {})
@@ -182,6 +182,9 @@ def get_config(arg=None):
       entropy_weight=0.0,
       aux_tap='',               # AdaptSegNet's auxiliary classifier reads this tap
       aux_weight=0.1,           # its supervised loss weight
+      # More terms, by name: {name: {type: a registered term (vda_jax.adversarial.terms),
+      # taps: 'name[:weight],...', its other fields}}; a fork's config adds its own here.
+      terms=ml_collections.ConfigDict(),
   )
   c.optimizer = dict(lr=5e-3, warmup_steps=100, final_lr_fraction=0.05,
                      weight_decay=1e-4, b1=0.9, b2=0.999, eps=1e-8, grad_clip=1.0,

@@ -5,7 +5,7 @@ placed on disk (nothing downloads; see README "Real data"). Each dataset is
 built once into TFDS format under config.data.data_dir, keyed by its folder.
 
 COCO images -> DAVIS-2017 videos, as in the original work (class-agnostic objects):
-  python -m vda_jax.main --config=configs/real.py:method=clustered,model=segformer \
+  python -m vda_jax.commands.train --config=configs/real.py:method=clustered,model=segformer \
       --config.data.manual_dirs.coco=/data/coco --config.data.manual_dirs.davis=/data/DAVIS \
       --workdir=runs/coco_davis
 Mix COCO and VOC 2:1 and adapt to a folder of your own (unlabeled) videos:

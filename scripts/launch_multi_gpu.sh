@@ -39,7 +39,7 @@ for i in "${!HOST_LIST[@]}"; do
   host="${HOST_LIST[$i]}"
   ENV="VDA_COORDINATOR=$COORDINATOR VDA_NUM_PROCESSES=$N VDA_PROCESS_ID=$i"
   if [ "$N" = 1 ]; then ENV=""; fi  # one host: no process group needed
-  CMD="$SETUP && $ENV .venv/bin/python -m vda_jax.main${MAIN_FLAGS}"
+  CMD="$SETUP && $ENV .venv/bin/python -m vda_jax.commands.train${MAIN_FLAGS}"
   if [ "$host" = localhost ]; then LAUNCH=(bash -c "$CMD"); else LAUNCH=(ssh "$host" "$CMD"); fi
   printf '+'; printf ' %q' "${LAUNCH[@]}"; printf '\n'
   if [ "$DRY" = 0 ]; then

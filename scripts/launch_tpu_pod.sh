@@ -7,7 +7,7 @@
 #       --workdir=gs://BUCKET/runs/pod -- --config=configs/pod.py:method=clustered
 #   ... --dry-run     prints the exact commands and runs nothing
 #   ... --keep        leaves the slice up afterwards
-# Everything after `--` goes to `python -m vda_jax.main`. The workdir must be
+# Everything after `--` goes to `python -m vda_jax.commands.train`. The workdir must be
 # shared by all workers (a gs:// bucket); checkpoints are written collectively
 # and a rerun of the same command resumes from the latest one.
 set -euo pipefail
@@ -42,7 +42,7 @@ ARCHIVE="/tmp/vda_jax-$NAME.tar.gz"
 TPU=(gcloud compute tpus tpu-vm "${PROJECT_FLAG[@]}")
 MAIN_FLAGS="$(printf ' %q' "$@" --workdir="$WORKDIR" --config.distributed.coordinator=auto)"
 REMOTE="cd vda_jax && bash scripts/setup.sh && .venv/bin/pip install --quiet 'jax[tpu]' \
-&& .venv/bin/python -m vda_jax.main${MAIN_FLAGS}"
+&& .venv/bin/python -m vda_jax.commands.train${MAIN_FLAGS}"
 
 run() {  # prints every command; runs it unless --dry-run
   printf '+'; printf ' %q' "$@"; printf '\n'

@@ -2,7 +2,7 @@
 
   python tests/run_training.py WORKDIR
 With VDA_COORDINATOR, VDA_NUM_PROCESSES and VDA_PROCESS_ID set it joins a
-process group (train/distributed.py), like `python -m vda_jax.main` on a pod.
+process group (train/distributed.py), like `python -m vda_jax.commands.train` on a pod.
 With VDA_TEST_SIGTERM_AT_POLL=N as well, the process sends itself a SIGTERM at
 its N-th preemption poll (a build record, a step or an eval record) and gives
 JAX's preemption service (which looks once a second) time to spread the notice.

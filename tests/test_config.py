@@ -4,6 +4,7 @@ import pytest
 from ml_collections import config_flags
 
 from conftest import ROOT
+from vda_jax.adversarial.objective import Objective
 from vda_jax.config_arg import apply_overrides, parse_arg
 from vda_jax.config_arg import load_config_module
 
@@ -39,26 +40,36 @@ def test_locked_config_rejects_new_fields_in_code():
     c.optimizer.lr_decay = 0.5
 
 
-def test_methods_set_their_losses():
+def _terms(config):
+  return {type(t).__name__: t for t in Objective.from_config(config.adversarial, 10).terms}
+
+
+def test_each_method_switches_on_its_paper_s_terms():
   get = load_config_module(CONFIG).get_config
-  assert get('method=source_only').adversarial.taps == ''
-  assert get('method=adversarial').adversarial.taps != ''
-  assert get('method=upper_bound').train.video_label_weight > 0
-  assert get('method=clustered,model=segformer').adversarial.clustered.taps == 'patch_embed'
-  assert get('method=clustered').adversarial.taps == ''
-  assert get('method=adversarial_deep').adversarial.taps == 'stage4'
-  paper = get('method=paper,model=segformer').adversarial
-  assert (paper.taps, paper.clustered.taps) == ('stage4', 'patch_embed')
-  asn = get('method=adaptsegnet')
-  # The paper's weights (lambda_adv 0.001 main, 0.0002 aux), conv discriminators, D lr 1e-4.
-  assert asn.adversarial.taps == 'logits:0.001,aux_logits:0.0002'
-  assert (asn.adversarial.disc_type, asn.adversarial.aux_tap) == ('conv', 'stage3')
-  assert asn.optimizer.disc.lr == 1e-4 and asn.optimizer.lr == get('').optimizer.lr
-  assert get('method=minent').adversarial.entropy_weight > 0
-  assert get('method=cdan').adversarial.cdan_taps == 'decoder'
   for method in ('source_only', 'upper_bound'):
-    a = get(f'method={method}').adversarial
-    assert (a.taps, a.clustered.taps, a.cdan_taps, a.entropy_weight, a.aux_tap) == ('', '', '', 0.0, '')
+    assert _terms(get(f'method={method}')) == {}
+  assert get('method=upper_bound').train.video_label_weight > 0
+  assert get('method=source_only').train.video_label_weight == 0
+  # DANN at the shallow tap; the deep variant at the last stage.
+  assert _terms(get('method=adversarial'))['GlobalDomain'].taps == {'stem': 0.1}
+  assert _terms(get('method=adversarial_deep'))['GlobalDomain'].taps == {'stage4': 0.1}
+  # The clustered loss alone, at the patch embedding for Transformers.
+  clustered = _terms(get('method=clustered,model=segformer'))
+  assert list(clustered) == ['ClusteredDomain'] and clustered['ClusteredDomain'].taps == {'patch_embed': 0.1}
+  # The original work: global alignment deep, clustered alignment shallow.
+  paper = _terms(get('method=paper,model=segformer'))
+  assert (paper['GlobalDomain'].taps, paper['ClusteredDomain'].taps) == ({'stage4': 0.1},
+                                                                           {'patch_embed': 0.1})
+  # Tsai et al. 2018: lambda_adv 0.001 (main) and 0.0002 (aux), fully convolutional
+  # discriminators of 4 + 1 layers, discriminator lr 1e-4, constant lambda.
+  asn = get('method=adaptsegnet')
+  out = _terms(asn)['OutputSpace']
+  assert out.taps == {'logits': 0.001, 'aux_logits': 0.0002}
+  assert (out.conv, out.depth, out.aux_tap) == (True, 4, 'stage3')
+  assert asn.optimizer.disc.lr == 1e-4 and asn.adversarial.lambda_schedule == 'constant'
+  assert asn.optimizer.lr == get('').optimizer.lr
+  assert list(_terms(get('method=minent'))) == ['Entropy']
+  assert _terms(get('method=cdan'))['Conditional'].taps == {'decoder': 0.1}
   with pytest.raises(ValueError, match="method='dann'"):
     get('method=dann')
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT
-from vda_jax import grid, preemption
+from vda_jax import grid, preemption, report
 from vda_jax.train.metrics_writer import final_eval, read_metrics
 
 
@@ -25,7 +25,7 @@ def test_grid_table_by_hand(tmp_path):
                                 ['cnn2d', 'segformer'], ['source_only', 'adversarial', 'upper_bound'],
                                 [0, 1], overrides=['train.steps=3'], train_fn=fake_train)
   assert len(results) == 12
-  rows = {(r['model'], r['method']): r for r in grid.summarise(results)}
+  rows = {(r['model'], r['method']): r for r in report.summarise(results)}
   src = rows[('cnn2d', 'source_only')]
   # Source-only: image 0.62, video 0.30 and 0.34 -> mean 0.32, gap 0.30; sample std
   # (ddof=1) sqrt(2 * 0.02^2 / 1); 95% t-interval 12.706 (t, 1 dof) * std / sqrt(2).
@@ -42,7 +42,7 @@ def test_grid_table_by_hand(tmp_path):
   assert adv['to_upper_bound'] == pytest.approx(0.13)
   assert rows[('segformer', 'upper_bound')]['closable'] == pytest.approx(1.0)
   assert rows[('segformer', 'upper_bound')]['video/J&F-foreground'] == pytest.approx(0.1)
-  grid.write_reports(list(rows.values()), results, str(tmp_path))
+  report.write_reports(list(rows.values()), results, str(tmp_path))
   table = (tmp_path / 'results.md').read_text()
   assert ('| cnn2d | adversarial | 2 | 0.600 (0.600–0.600) | 0.370 (0.243–0.497) | — | '
           '0.400 (0.400–0.400) | +0.020 | 0.250 | 16.7% | 27.8% |') in table
@@ -54,9 +54,9 @@ def test_one_seed_shows_the_runs_bootstrap_ci_and_no_reference_runs_give_dashes(
   results = {('cnn2d', 'adversarial', 0): {'image/mIoU': 0.6, 'video/mIoU': 0.3,
                                            'video/J&F-foreground': 0.4,
                                            'video/mIoU-ci_lo': 0.25, 'video/mIoU-ci_hi': 0.33}}
-  row, = grid.summarise(results)
+  row, = report.summarise(results)
   assert np.isnan(row['video/mIoU std'])
-  table = grid.markdown_table([row])
+  table = report.markdown_table([row])
   assert '| 0.300 (0.250–0.330) |' in table and '| 0.600 |' in table
   assert '| — | — | — | — |' in table
 
@@ -65,7 +65,7 @@ def test_plots_are_written(tmp_path):
   from vda_jax import plots  # pylint: disable=g-import-not-at-top
   results = grid.run_grid(str(ROOT / 'configs' / 'embedded.py'), str(tmp_path), ['cnn2d'],
                                 ['source_only', 'adversarial'], [0, 1], train_fn=fake_train)
-  plots.results_figure(grid.summarise(results), tmp_path / 'results.png')
+  plots.results_figure(report.summarise(results), tmp_path / 'results.png')
   run = tmp_path / 'run'
   run.mkdir()
   (run / 'metrics.jsonl').write_text('{"step": 5, "sup_loss": 1.0}\n{"step": 10, "sup_loss": 0.5}\n')
@@ -79,7 +79,7 @@ def test_plots_are_written(tmp_path):
       for s in (5, 10)))
   panels = plots.curves_figure({'run': str(run), 'adv': str(adv)}, tmp_path / 'curves.png')
   # The minimax balance per tap and the clustered term's occupancy per domain are shown.
-  assert panels == ['sup_loss', 'total_loss', 'val/video/mIoU', 'domain losses',
+  assert panels == ['sup_loss', 'total_loss', 'val/video/mIoU', 'alignment losses',
                     'discriminator accuracy', 'adv: clusters/stem']
   for name in ('results.png', 'curves.png'):
     assert (tmp_path / name).read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
@@ -88,7 +88,7 @@ def test_plots_are_written(tmp_path):
 def test_paired_tests_by_hand():
   video = {'source_only': [0.30, 0.34, 0.32], 'adversarial': [0.33, 0.38, 0.35]}
   results = {('cnn2d', m, s): {'video/mIoU': v[s]} for m, v in video.items() for s in range(3)}
-  row, = grid.paired_tests(results)
+  row, = report.paired_tests(results)
   # Differences 0.03, 0.04, 0.03: mean 1/30, sample std 0.005774, t = mean / (std / sqrt 3)
   # = 10.0 with 2 dof -> two-sided p = 0.00985; 95% half-width 4.3027 * std / sqrt 3.
   assert (row['method'], row['baseline'], row['seeds']) == ('adversarial', 'source_only', 3)
@@ -96,12 +96,12 @@ def test_paired_tests_by_hand():
   assert row['p'] == pytest.approx(0.00985, rel=1e-2)
   assert row['ci_hi'] - row['diff'] == pytest.approx(4.3027 * 0.0057735 / np.sqrt(3), rel=1e-3)
   assert '| cnn2d | adversarial − source_only | video/mIoU | 3 | +0.033' in (
-      grid.paired_table([row]))
+      report.paired_table([row]))
   # The verdict adds every method against source-only and every image cost.
   results.update({('cnn2d', 'clustered', s): {'video/mIoU': 0.4} for s in range(3)})
   for (_, _, s), r in results.items():
     r['image/mIoU'] = 0.8 + 0.01 * s
-  verdict = grid.verdict_tests(results)
+  verdict = report.verdict_tests(results)
   tests = [(r['method'], r['baseline'], r['column']) for r in verdict]
   assert tests == [('adversarial', 'source_only', 'video/mIoU'),
                    ('clustered', 'adversarial', 'video/mIoU'),
@@ -118,9 +118,9 @@ def test_paired_tests_by_hand():
 
 def test_holm_by_hand():
   # Sorted 0.005, 0.01, 0.03, 0.04 times 4, 3, 2, 1 = 0.02, 0.03, 0.06, 0.04 -> running max.
-  assert grid.holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
-  assert grid.holm([0.5, 0.6]) == pytest.approx([1.0, 1.0])  # capped at 1
-  assert grid.holm([0.02]) == pytest.approx([0.02])
+  assert report.holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+  assert report.holm([0.5, 0.6]) == pytest.approx([1.0, 1.0])  # capped at 1
+  assert report.holm([0.02]) == pytest.approx([0.02])
 
 
 @pytest.mark.slow

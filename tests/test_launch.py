@@ -1,4 +1,5 @@
 """Launch recipes print exactly what they would run (--dry-run); process-group settings."""
+import shlex
 import subprocess
 
 import ml_collections
@@ -15,16 +16,38 @@ def _dry(script, *args):
   return out.returncode, out.stdout.splitlines(), out.stderr
 
 
-def test_tpu_pod_dry_run_prints_create_copy_run_on_all_workers_delete():
+def _commands(lines):
+  """The dry run's commands as argument lists (the trace's '+ ' dropped)."""
+  return [shlex.split(line[2:]) for line in lines]
+
+
+def _train_command(shell):
+  """The `python -m vda_jax.commands.train ...` a remote shell line runs, as its arguments."""
+  for part in shell.split(' && '):
+    args = shlex.split(part)
+    if args[1:3] == ['-m', 'vda_jax.commands.train']:
+      return args
+  raise AssertionError(f'no vda-train in {shell!r}')
+
+
+def test_tpu_pod_dry_run_creates_copies_trains_on_every_worker_and_deletes():
   rc, lines, err = _dry('launch_tpu_pod.sh', '--name=p', '--zone=z', '--type=v4-32',
                         '--workdir=gs://b/r', '--', '--config=configs/pod.py:method=clustered')
   assert rc == 0, err
-  assert lines[0] == ('+ gcloud compute tpus tpu-vm create p --zone=z --accelerator-type=v4-32 '
-                      '--version=tpu-ubuntu2204-base')
-  run = [l for l in lines if 'vda_jax.main' in l]
-  assert len(run) == 1 and '--worker=all' in run[0]
-  assert r'--config=configs/pod.py:method=clustered\ --workdir=gs://b/r' in run[0]
-  assert lines[-1] == '+ gcloud compute tpus tpu-vm delete p --zone=z --quiet'
+  commands = _commands(lines)
+  create, delete = commands[0], commands[-1]
+  assert create[:6] == ['gcloud', 'compute', 'tpus', 'tpu-vm', 'create', 'p']
+  assert {'--zone=z', '--accelerator-type=v4-32'} <= set(create)
+  assert delete[:6] == ['gcloud', 'compute', 'tpus', 'tpu-vm', 'delete', 'p'] and '--zone=z' in delete
+  runs = [c for c in commands if any('vda_jax.commands.train' in a for a in c)]
+  assert len(runs) == 1 and '--worker=all' in runs[0]
+  remote = next(a for a in runs[0] if a.startswith('--command='))[len('--command='):]
+  train = _train_command(remote)
+  # Every worker trains the asked config into the shared workdir, as one process group.
+  assert train[3:] == ['--config=configs/pod.py:method=clustered', '--workdir=gs://b/r',
+                       '--config.distributed.coordinator=auto']
+  config = load_config_module(str(ROOT / 'configs' / 'pod.py')).get_config('method=clustered')
+  assert config.adversarial.clustered.taps
   rc, _, err = _dry('launch_tpu_pod.sh', '--', '--config=configs/pod.py')
   assert rc == 2 and '--workdir=gs://... is required' in err
 
@@ -33,10 +56,16 @@ def test_multi_gpu_dry_run_gives_each_host_its_process_id():
   rc, lines, err = _dry('launch_multi_gpu.sh', '--hosts=a,b', '--port=9000', '--workdir=/w', '--',
                         '--config=configs/pod.py')
   assert rc == 0, err
-  assert [l.split()[1:3] for l in lines] == [['ssh', 'a'], ['ssh', 'b']]
-  for i, line in enumerate(lines):
-    assert rf'VDA_COORDINATOR=a:9000\ VDA_NUM_PROCESSES=2\ VDA_PROCESS_ID={i}' in line
-    assert line.endswith(r'vda_jax.main\ --config=configs/pod.py\ --workdir=/w')
+  commands = _commands(lines)
+  assert [c[:2] for c in commands] == [['ssh', 'a'], ['ssh', 'b']]
+  for i, (_, _, remote) in enumerate(commands):
+    env_and_train = remote.split(' && ')[-1]
+    env = dict(a.split('=', 1) for a in shlex.split(env_and_train) if a.startswith('VDA_'))
+    assert env == {'VDA_COORDINATOR': 'a:9000', 'VDA_NUM_PROCESSES': '2', 'VDA_PROCESS_ID': str(i)}
+    # What the host's process reads from that environment (the first host coordinates).
+    assert distributed.settings(_dist(), env) == ('a:9000', 2, i)
+    train = shlex.split(env_and_train)[len(env):]
+    assert train[1:] == ['-m', 'vda_jax.commands.train', '--config=configs/pod.py', '--workdir=/w']
 
 
 def _dist(**kw):

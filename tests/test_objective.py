@@ -4,10 +4,14 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from conftest import tiny_config
+
 from vda_jax.adversarial import clustering
 from vda_jax.adversarial.losses import (clustered_domain_loss, conditional_features,
                                         domain_loss, entropy_loss)
-from vda_jax.adversarial.objective import Objective, adversarial_losses, init_params
+from vda_jax.adversarial import terms
+from vda_jax.adversarial.objective import Objective
+from vda_jax.adversarial.terms import TermInputs
 
 sp = lambda z: np.log1p(np.exp(z))  # softplus
 
@@ -63,29 +67,26 @@ def test_clustered_loss_with_one_cluster_is_the_global_loss():
   np.testing.assert_allclose(gv, hv, rtol=1e-6)
 
 
-def _objective(**kw):
-  kw.setdefault('taps', {})
-  kw['taps'] = {'global': {}, 'clustered': {}, 'cdan': {}, **kw['taps']}
-  kw.setdefault('disc_depth', 0)  # a linear discriminator: logit = w.x + b
-  return Objective(**kw)
-
-
 def _shapes(**taps):
   return {k: jax.ShapeDtypeStruct(v, jnp.float32) for k, v in taps.items()}
+
+
+def _run(objective, params, state, fi, fv, li=None, lv=None, labels=None, lam=1.0, first_step=False):
+  return objective(params, state, TermInputs(fi, fv, li, lv, labels, lam, first_step))
 
 
 def test_clustered_term_with_one_cluster_equals_the_global_term_in_the_network():
   rng = np.random.default_rng(1)
   fi, fv = (jnp.asarray(rng.normal(size=s), jnp.float32) for s in [(2, 3, 3, 4), (4, 3, 3, 4)])
-  glob = _objective(taps={'global': {'stem': 1.0}})
-  clus = _objective(taps={'clustered': {'stem': 1.0}}, num_clusters=1)
-  params, _ = init_params(jax.random.key(0), glob, _shapes(stem=(1, 3, 3, 4)), 5)
-  cparams = {'disc': {'global': {}, 'cdan': {}, 'clustered': params['disc']['global']}}
+  glob = Objective((terms.GlobalDomain({'stem': 1.0}, depth=0),))   # logit = w.x + b
+  clus = Objective((terms.ClusteredDomain({'stem': 1.0}, depth=0, num_clusters=1),))
+  params, _ = glob.init(jax.random.key(0), _shapes(stem=(1, 3, 3, 4)), 5)
+  cparams = {'disc': {'clustered': params['disc']['global']}}
   zeros = jnp.zeros((1, 4))
 
   def total(objective, p, fi, fv):
-    return adversarial_losses(p, {'stem': zeros}, {'stem': fi}, {'stem': fv}, None, None, None,
-                              objective=objective, lam=0.5, first_step=True)[0]
+    return _run(objective, p, {'stem': zeros}, {'stem': fi}, {'stem': fv}, lam=0.5,
+                first_step=True)[0]
   assert float(total(clus, cparams, fi, fv)) == pytest.approx(float(total(glob, params, fi, fv)), rel=1e-6)
   g1 = jax.grad(total, (2, 3))(glob, params, fi, fv)
   g2 = jax.grad(total, (2, 3))(clus, cparams, fi, fv)
@@ -98,9 +99,9 @@ def test_per_cluster_and_conditioned_discriminators_by_hand():
   fv = jnp.array([[-0.9], [1.1]])
   centroids = jnp.array([[-1.0], [1.0]])
   for mode in ('per_cluster', 'conditioned'):
-    obj = _objective(taps={'clustered': {'f': 1.0}}, num_clusters=2, cluster_mode=mode,
-                     cluster_normalize=False, cluster_momentum=0.5)
-    params, _ = init_params(jax.random.key(0), obj, _shapes(f=(1, 1)), 5)
+    obj = Objective((terms.ClusteredDomain({'f': 1.0}, depth=0, num_clusters=2, mode=mode,
+                                           normalize=False, momentum=0.5),))
+    params, _ = obj.init(jax.random.key(0), _shapes(f=(1, 1)), 5)
     if mode == 'per_cluster':  # logit_k = w_k * x + b_k
       w, b = np.array([2.0, -1.0]), np.array([0.1, 0.3])
       params['disc']['clustered']['f'] = {'Dense_0': {'kernel': jnp.asarray([w]), 'bias': jnp.asarray(b)}}
@@ -110,26 +111,26 @@ def test_per_cluster_and_conditioned_discriminators_by_hand():
       params['disc']['clustered']['f'] = {'Dense_0': {'kernel': jnp.asarray(w[:, None]),
                                                       'bias': jnp.array([0.1])}}
       logit = lambda x, k: w[0] * x + w[1 + k] + 0.1
-    total, metrics, new = adversarial_losses(
-        params, {'f': centroids}, {'f': fi}, {'f': fv}, None, None, None,
-        objective=obj, lam=1.0, first_step=False)
+    total, metrics, new = _run(obj, params, {'f': centroids}, {'f': fi}, {'f': fv})
     per = [0.5 * (sp(logit(-1.0, 0)) + sp(-logit(-0.9, 0))),
            0.5 * (sp(logit(1.0, 1)) + sp(-logit(1.1, 1)))]
     assert float(total) == pytest.approx(np.mean(per), rel=1e-5), mode
     assert float(metrics['clusters/f/image/0']) == 0.5
+    assert int(metrics['clusters_both/f']) == 2
     np.testing.assert_allclose(new['f'], [[-0.5 * 1.0 - 0.5 * 0.95], [0.5 + 0.5 * 1.05]], rtol=1e-6)
 
 
-def test_first_step_seeds_centroids_from_the_batch():
-  obj = _objective(taps={'clustered': {'f': 1.0}}, num_clusters=2, cluster_normalize=False,
-                   cluster_momentum=0.0)
-  params, clusters = init_params(jax.random.key(0), obj, _shapes(f=(1, 1)), 5)
+def test_first_step_seeds_centroids_from_the_batch_and_counts_two_domain_clusters():
+  obj = Objective((terms.ClusteredDomain({'f': 1.0}, num_clusters=2, normalize=False,
+                                         momentum=0.0),))
+  params, clusters = obj.init(jax.random.key(0), _shapes(f=(1, 1)), 5)
   fi, fv = jnp.array([[0.0], [0.2]]), jnp.array([[5.0], [5.4]])
-  _, _, new = adversarial_losses(params, clusters, {'f': fi}, {'f': fv}, None, None, None,
-                                 objective=obj, lam=1.0, first_step=True)
+  total, metrics, new = _run(obj, params, clusters, {'f': fi}, {'f': fv}, first_step=True)
   # Seeds: the row nearest the mean 2.65 is 5.0, then the farthest from it, 0.0;
   # with momentum 0 the centroids become the means of their clusters.
   np.testing.assert_allclose(new['f'], [[5.2], [0.1]], rtol=1e-6)
+  # k-means split the domains: no cluster holds both, so the term is silently zero.
+  assert int(metrics['clusters_both/f']) == 0 and float(total) == 0.0
 
 
 def test_entropy_loss_by_hand():
@@ -150,13 +151,12 @@ def test_cdan_input_is_the_outer_product_with_resized_predictions():
 
 
 def test_output_space_term_feeds_probabilities_and_minent_adds_entropy():
-  obj = _objective(taps={'global': {'logits': 1.0}}, entropy_weight=0.5)
-  params, _ = init_params(jax.random.key(0), obj, _shapes(logits=(1, 1, 1, 2)), 2)
+  obj = Objective((terms.OutputSpace({'logits': 1.0}, depth=0), terms.Entropy(0.5)))
+  params, _ = obj.init(jax.random.key(0), _shapes(logits=(1, 1, 1, 2)), 2)
   w, b = np.array([1.5, -2.0]), 0.2
   params['disc']['global']['logits'] = {'Dense_0': {'kernel': jnp.asarray(w[:, None]), 'bias': jnp.array([b])}}
   li, lv = jnp.array([[[[2.0, 0.0]]]]), jnp.array([[[[0.0, 1.0]]]])
-  total, metrics, _ = adversarial_losses(params, {}, {'logits': li}, {'logits': lv}, li, lv, None,
-                                         objective=obj, lam=1.0, first_step=False)
+  total, metrics, _ = _run(obj, params, {}, {'logits': li}, {'logits': lv}, li, lv)
   soft = lambda z: np.exp(z) / np.exp(z).sum()
   pi, pv = soft(np.array([2.0, 0.0])), soft(np.array([0.0, 1.0]))
   adv = 0.5 * (sp(pi @ w + b) + sp(-(pv @ w + b)))
@@ -167,14 +167,14 @@ def test_output_space_term_feeds_probabilities_and_minent_adds_entropy():
 
 
 def test_adaptsegnet_aux_head_is_supervised_and_feeds_the_aux_logits_tap():
-  obj = _objective(taps={'global': {'aux_logits': 1.0}}, aux_tap='stage3', aux_weight=0.1)
-  params, _ = init_params(jax.random.key(0), obj, _shapes(stage3=(1, 1, 1, 3)), 2)
+  obj = Objective((terms.OutputSpace({'aux_logits': 1.0}, depth=0, aux_tap='stage3',
+                                     aux_weight=0.1),))
+  params, _ = obj.init(jax.random.key(0), _shapes(stage3=(1, 1, 1, 3)), 2)
   k = np.array([[1.0, 0.0], [0.0, 1.0], [0.5, 0.5]])
   params['aux'] = {'kernel': jnp.asarray(k), 'bias': jnp.zeros(2)}
   f = jnp.array([[[[1.0, 0.0, 2.0]]]])        # one 1x1 feature -> aux logits (2, 1)
   labels = jnp.zeros((1, 2, 2), jnp.uint8)     # upsampled to the 2x2 label grid: all class 0
-  _, metrics, _ = adversarial_losses(params, {}, {'stage3': f}, {'stage3': f}, None, None, labels,
-                                     objective=obj, lam=1.0, first_step=False)
+  _, metrics, _ = _run(obj, params, {}, {'stage3': f}, {'stage3': f}, labels=labels)
   assert float(metrics['aux_sup_loss']) == pytest.approx(np.log1p(np.exp(-1.0)), rel=1e-5)
   assert 'domain_loss/aux_logits' in metrics
 
@@ -211,19 +211,15 @@ def test_conv_discriminator_by_hand_and_it_sees_layout():
 
 
 def test_conv_disc_type_builds_conv_global_discriminators_only():
-  obj = _objective(taps={'global': {'logits': 1.0}, 'cdan': {'stage3': 1.0}}, disc_type='conv',
-                   disc_hidden=4, disc_depth=1)
-  params, _ = init_params(jax.random.key(0), obj, _shapes(logits=(1, 8, 8, 2), stage3=(1, 4, 4, 3)),
-                          2)
+  obj = Objective((terms.OutputSpace({'logits': 1.0}, conv=True, hidden=4, depth=1),
+                   terms.Conditional({'stage3': 1.0}, hidden=4, depth=1)))
+  params, _ = obj.init(jax.random.key(0), _shapes(logits=(1, 8, 8, 2), stage3=(1, 4, 4, 3)), 2)
   assert params['disc']['global']['logits']['Conv_0']['kernel'].shape == (4, 4, 2, 4)
   assert params['disc']['cdan']['stage3']['Dense_0']['kernel'].shape == (6, 4)
   li = jnp.asarray(np.random.default_rng(0).normal(size=(2, 8, 8, 2)))
-  _, metrics, _ = adversarial_losses(params, {}, {'logits': li, 'stage3': jnp.ones((2, 4, 4, 3))},
-                                     {'logits': -li, 'stage3': jnp.ones((2, 4, 4, 3))}, li, -li, None,
-                                     objective=obj, lam=1.0, first_step=False)
+  _, metrics, _ = _run(obj, params, {}, {'logits': li, 'stage3': jnp.ones((2, 4, 4, 3))},
+                       {'logits': -li, 'stage3': jnp.ones((2, 4, 4, 3))}, li, -li)
   assert np.isfinite(float(metrics['domain_loss/logits']))
-  with pytest.raises(ValueError, match='disc_type'):
-    _objective(taps={'global': {}}, disc_type='patch')
 
 
 def test_cdan_predictions_are_detached():
@@ -234,3 +230,58 @@ def test_cdan_predictions_are_detached():
   # sum_k f_c p_k = f_c: each feature's gradient is sum_k p_k = 1; none reaches the logits.
   np.testing.assert_allclose(g_feats, np.ones((1, 1, 2, 2)), rtol=1e-6)
   np.testing.assert_array_equal(g_logits, 0.0)
+
+
+def _adversarial_config(**fields):
+  config = tiny_config()
+  config.adversarial.update(fields)
+  return config.adversarial
+
+
+def test_config_fields_build_the_package_terms_under_the_checkpoint_keys_of_earlier_runs():
+  # Every kind at once; the parameter and state paths are those runs saved before terms
+  # were objects, so their checkpoints restore.
+  adv = _adversarial_config(taps='stage4,logits,aux_logits', aux_tap='stage3', cdan_taps='decoder',
+                            entropy_weight=0.1)
+  adv.clustered.taps = 'stem'
+  objective = Objective.from_config(adv, 10)
+  assert [type(t).__name__ for t in objective.terms] == [
+      'GlobalDomain', 'OutputSpace', 'ClusteredDomain', 'Conditional', 'Entropy']
+  assert objective.model_taps() == ['decoder', 'logits', 'stage3', 'stage4', 'stem']
+  shapes = _shapes(stage4=(1, 2, 2, 8), logits=(1, 8, 8, 5), stage3=(1, 4, 4, 6),
+                   decoder=(1, 4, 4, 7), stem=(1, 8, 8, 3))
+  params, state = objective.init(jax.random.key(0), shapes, 5)
+  paths = lambda tree: sorted('/'.join(str(k.key) for k in p) for p, _ in
+                              jax.tree_util.tree_flatten_with_path(tree)[0])
+  disc = lambda kind, tap, n: [f'disc/{kind}/{tap}/Dense_{i}/{w}' for i in range(n)
+                               for w in ('bias', 'kernel')]
+  assert paths(params) == sorted(
+      ['aux/bias', 'aux/kernel'] + disc('cdan', 'decoder', 3) + disc('clustered', 'stem', 3)
+      + disc('global', 'aux_logits', 3) + disc('global', 'logits', 3) + disc('global', 'stage4', 3))
+  assert paths(state) == ['stem']
+  assert params['disc']['cdan']['decoder']['Dense_0']['kernel'].shape == (7 * 5, 64)
+  assert params['disc']['global']['aux_logits']['Dense_0']['kernel'].shape == (5, 64)
+  assert state['stem'].shape == (8, 3)
+  assert Objective.from_config(_adversarial_config(taps=''), 10).terms == ()  # source-only
+
+
+def test_configured_terms_and_bad_term_configs_give_one_clear_line():
+  adv = _adversarial_config(taps='')
+  with adv.unlocked():
+    adv.terms.extra = {'type': 'global', 'taps': 'stage2:0.5', 'depth': 1}
+  (term,) = Objective.from_config(adv, 10).terms
+  assert term == terms.GlobalDomain({'stage2': 0.5}, depth=1)
+  with adv.unlocked():
+    adv.terms.extra = {'type': 'no_such_term', 'taps': 'stage2'}
+  with pytest.raises(ValueError, match=r"type='no_such_term'; registered: \['cdan', 'clustered'"):
+    Objective.from_config(adv, 10)
+  with adv.unlocked():
+    adv.terms.extra = {'type': 'global', 'taps': 'stage2', 'width': 3}
+  with pytest.raises(ValueError, match=r"'global' has no field\(s\) \['width'\]"):
+    Objective.from_config(adv, 10)
+  with pytest.raises(ValueError, match="disc_type='patch'"):
+    Objective.from_config(_adversarial_config(taps='stage2', disc_type='patch'), 10)
+  with pytest.raises(ValueError, match='already registered'):
+    terms.register('global')(type('Other', (), {}))
+  with pytest.raises(ValueError, match="'aux_logits' is the output-space term's"):
+    Objective.from_config(_adversarial_config(cdan_taps='aux_logits', aux_tap='stage3'), 10)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, SHARED_DATA
-from vda_jax import grid, plots, selection
+from vda_jax import grid, plots, report, selection
 from vda_jax.config_arg import load_config_module
 from vda_jax.data import datasets
 
@@ -65,7 +65,7 @@ def test_real_mini_builds_and_a_short_grid_trains_scores_and_draws(tmp_path):
     assert 0 <= r['video/J&F-foreground'] <= 1 and 0 <= r['val/video/J&F-foreground'] <= 1
   configs = grid.grid_configs(CONFIG, ['cnn2d'], ['source_only', 'clustered'], [0], overrides,
                               arg)
-  examples = grid.example_frames(configs, str(tmp_path / 'runs'))['cnn2d']
+  examples = report.example_frames(configs, str(tmp_path / 'runs'))['cnn2d']
   assert list(examples['predictions']) == ['source_only', 'clustered']
   assert len(examples['frames']) == 4
   for frame, truth in zip(examples['frames'], examples['truth']):

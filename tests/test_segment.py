@@ -1,4 +1,4 @@
-"""Streaming inference, a short run on real data, and `python -m vda_jax.segment`."""
+"""Streaming inference, a short run on real data, and `python -m vda_jax.commands.segment`."""
 import itertools
 import json
 import os
@@ -124,7 +124,7 @@ def test_segment_command_on_a_real_mp4(real_run, tmp_path):
   video = tmp_path / 'walk.mp4'
   write_mp4(video, moving_square(23))
   out = tmp_path / 'walk'
-  proc = subprocess.run([sys.executable, '-m', 'vda_jax.segment', f'--checkpoint={workdir}',
+  proc = subprocess.run([sys.executable, '-m', 'vda_jax.commands.segment', f'--checkpoint={workdir}',
                          f'--input={video}', f'--output={out}'], capture_output=True, text=True,
                         cwd=ROOT, env={**os.environ, 'JAX_PLATFORMS': 'cpu'}, timeout=300)
   assert proc.returncode == 0, proc.stderr[-2000:]

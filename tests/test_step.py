@@ -6,7 +6,7 @@ import pytest
 
 from conftest import ROOT, tiny_config
 from vda_jax.adversarial.losses import domain_loss, segmentation_loss
-from vda_jax.adversarial.objective import discriminator, parse_taps
+from vda_jax.adversarial.objective import parse_taps
 from benchmarks.batches import random_batch
 from vda_jax.config_arg import load_config_module
 from vda_jax.train import sharding as shd
@@ -109,8 +109,9 @@ def test_model_gets_minus_lambda_times_the_domain_gradient_and_discriminator_the
   def plain_domain(params):  # the same losses, written without the reversal layer
     out = step_lib.forward(exp.model, params['model'], batch['image'], batch['video'])
     total = 0.0
-    for name, w in objective.taps['global'].items():
-      disc = lambda x: discriminator(objective, 'global').apply(
+    (term,) = objective.terms
+    for name, w in term.taps.items():
+      disc = lambda x: term.discriminator().apply(
           {'params': params['disc']['global'][name]}, x)
       total += w * domain_loss(disc(out.image_taps[name]), disc(out.video_taps[name]))[0]
     return total
@@ -173,7 +174,7 @@ def test_bad_configs_fail_before_compiling_with_clear_messages():
   with pytest.raises(ValueError, match="tap 'aux_logits' needs config.adversarial.aux_tap"):
     Experiment.from_config(config, jax.devices()[:1])
   config = tiny_config()
-  config.adversarial.clustered.mode = 'soft'
+  config.adversarial.clustered.update(taps='stem', mode='soft')
   with pytest.raises(ValueError, match="clustered.mode='soft'"):
     Experiment.from_config(config, jax.devices()[:1])
   config = tiny_config()

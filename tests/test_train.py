@@ -9,6 +9,7 @@ import pytest
 
 from conftest import tiny_config
 from benchmarks.batches import random_batch
+from vda_jax import preemption
 from vda_jax.train import checkpoint, loop, profiling
 from vda_jax.train import sharding as shd
 from vda_jax.train.metrics_writer import read_metrics
@@ -194,17 +195,16 @@ def test_sigterm_during_eval_saves_and_stops_before_the_next_record(
 def test_sigterm_during_a_dataset_build_stops_before_training_and_leaves_no_dataset(
     tmp_path, sources, monkeypatch):
   config = tiny_config('source_only', str(tmp_path / 'tfds'))
-  build, polls = loop.datasets.load_sources, []
+  build, poll, polls = loop.datasets.load_sources, preemption.poll, []
 
-  def build_with_sigterm(data_config, should_stop):
-    def poll():  # the third record of the build arrives with a SIGTERM
-      polls.append(1)
-      if len(polls) == 3:
-        os.kill(os.getpid(), signal.SIGTERM)
-      return should_stop()
-    return build(data_config, should_stop=poll)
+  def poll_with_sigterm():  # the third record of the build arrives with a SIGTERM
+    polls.append(1)
+    if len(polls) == 3:
+      os.kill(os.getpid(), signal.SIGTERM)
+    return poll()
 
-  monkeypatch.setattr(loop.datasets, 'load_sources', build_with_sigterm)
+  # The build polls through preemption.checked, which no parameter reaches.
+  monkeypatch.setattr(preemption, 'poll', poll_with_sigterm)
   results = loop.train_and_evaluate(config, str(tmp_path / 'run'), jax.devices()[:1])
   assert results == {'preempted_at_step': None}
   assert len(polls) == 3  # the build stopped at the record that came with the signal

@@ -7,7 +7,8 @@ from vda_jax.adversarial.discriminators import ConvDiscriminator, PixelDiscrimin
 from vda_jax.adversarial.grl import grad_reverse, grl_scale
 from vda_jax.adversarial.losses import (clustered_domain_loss, conditional_features, domain_loss,
                                         entropy_loss, segmentation_loss)
-from vda_jax.adversarial.objective import adversarial_losses, Objective, parse_taps
+from vda_jax.adversarial.objective import Objective, parse_taps
+from vda_jax.adversarial.terms import register as register_term, TermInputs, TERMS
 from vda_jax.data.datasets import class_names, load_sources
 from vda_jax.data.pipeline import Mixture, train_dataset, train_iterator
 from vda_jax.eval.inference import segment_videos
@@ -26,7 +27,7 @@ from vda_jax.train.step import forward, loss_fn, train_step
 __all__ = [
     'PixelDiscriminator', 'ConvDiscriminator', 'grad_reverse', 'grl_scale', 'domain_loss', 'segmentation_loss',
     'clustered_domain_loss', 'conditional_features', 'entropy_loss', 'Objective',
-    'adversarial_losses', 'clustering',
+    'register_term', 'TermInputs', 'TERMS', 'clustering',
     'load_sources', 'class_names', 'Mixture', 'train_dataset', 'train_iterator',
     'segment_videos', 'boundary_f', 'bootstrap_ci', 'davis_scores', 'mean_iou', 'region_j',
     'sequence_statistics', 'density_ratios', 'dev_risk',

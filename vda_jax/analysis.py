@@ -10,14 +10,14 @@ import functools
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
 from vda_jax.data import datasets, synthetic
 from vda_jax.data.builders import embedded
+from vda_jax.eval.domain_classifier import fit_domain_classifier
 from vda_jax.eval.evaluate import evaluate_split
+from vda_jax.models.inputs import model_input
 from vda_jax.models.taps import apply_with_taps, tap_shapes
 from vda_jax.train import sharding as shd
-from vda_jax.train.step import model_input
 
 SETTINGS = ('none',) + synthetic.ARTIFACTS + ('all',)
 
@@ -72,29 +72,8 @@ def linear_probe(image_feats, video_feats, steps=300, lr=0.05, l2=1e-4):
     h = len(f) // 2
     return f[:h].reshape(-1, f.shape[-1]), f[h:].reshape(-1, f.shape[-1])
   (ti, ei), (tv, ev) = halves(image_feats), halves(video_feats)
-  mu, sd = np.concatenate([ti, tv]).mean(0), np.concatenate([ti, tv]).std(0) + 1e-6
-  norm = lambda a: jnp.asarray((a - mu) / sd)
-  ti, tv, ei, ev = map(norm, (ti, tv, ei, ev))
-
-  def loss(w):
-    logit = lambda a: a @ w['w'] + w['b']
-    return (0.5 * (jnp.mean(jax.nn.softplus(logit(ti))) + jnp.mean(jax.nn.softplus(-logit(tv))))
-            + l2 * jnp.sum(w['w'] ** 2))
-
-  tx = optax.adam(lr)
-  w = {'w': jnp.zeros(ti.shape[-1]), 'b': jnp.zeros(())}
-
-  @jax.jit
-  def fit(w):
-    def body(carry, _):
-      w, s = carry
-      g = jax.grad(loss)(w)
-      u, s = tx.update(g, s)
-      return (optax.apply_updates(w, u), s), None
-    return jax.lax.scan(body, (w, tx.init(w)), None, length=steps)[0][0]
-
-  w = fit(w)
-  acc = 0.5 * (float(jnp.mean(ei @ w['w'] + w['b'] < 0)) + float(jnp.mean(ev @ w['w'] + w['b'] > 0)))
+  logit = fit_domain_classifier(ti, tv, steps=steps, lr=lr, l2=l2)
+  acc = 0.5 * (float(np.mean(logit(ei) < 0)) + float(np.mean(logit(ev) > 0)))
   return acc, 2.0 * (1.0 - 2.0 * (1.0 - acc))
 
 

@@ -6,6 +6,7 @@ from matplotlib import ticker  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from vda_jax.adversarial import terms  # noqa: E402
 from vda_jax.data.media import overlay  # noqa: E402
 from vda_jax.train.metrics_writer import read_metrics  # noqa: E402
 
@@ -34,12 +35,6 @@ def results_figure(rows, path, data='embedded benchmark'):
   plt.close(fig)
 
 
-# Panels of an adversarial run: metric-name prefixes of the terms' losses and
-# their discriminators' accuracies, one line per (run, tap).
-TERM_LOSSES = ('domain_loss/', 'clustered_loss/', 'cdan_loss/')
-TERM_ACCURACIES = ('disc_acc/', 'clustered_acc/', 'cdan_acc/')
-
-
 def curves_figure(run_dirs, path, keys=('sup_loss', 'total_loss', 'val/video/mIoU')):
   """Training curves, one line per run (label -> its workdir): a panel per metric key,
   then, where runs have domain terms, their losses and discriminator accuracies
@@ -49,7 +44,8 @@ def curves_figure(run_dirs, path, keys=('sup_loss', 'total_loss', 'val/video/mIo
   runs = {label: read_metrics(workdir) for label, workdir in run_dirs.items()}
   names = {k for rows in runs.values() for r in rows for k in r}
   panels = [(key, [key]) for key in keys]
-  for title, prefixes in (('domain losses', TERM_LOSSES), ('discriminator accuracy', TERM_ACCURACIES)):
+  losses, accuracies = terms.metric_prefixes()  # every registered term's, forks' included
+  for title, prefixes in (('alignment losses', losses), ('discriminator accuracy', accuracies)):
     found = sorted(n for n in names if n.startswith(prefixes))
     if found:
       panels.append((title, found))
@@ -119,7 +115,7 @@ def scaling_figure(rows, path):
 def examples_figure(examples, path, title=''):
   """Test frames side by side, a row each: the frame, its ground truth and each
   method's prediction, masks blended over the frame. `examples` is one model's entry
-  of grid.example_frames."""
+  of vda_jax.report.example_frames."""
   methods = list(examples['predictions'])
   columns = [('frame', None), ('ground truth', examples['truth'])] + [
       (m, examples['predictions'][m]) for m in methods]

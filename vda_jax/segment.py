@@ -1,28 +1,22 @@
-r"""Segments a video file or a folder of frames with a trained run.
+"""Segments a video file or a folder of frames with a trained run (streaming).
 
-  vda-segment --checkpoint=runs/adv --input=clip.mp4 --output=out/clip
-  vda-segment --checkpoint=runs/adv --input=DAVIS/JPEGImages/480p/blackswan \
-      --ground_truth=DAVIS/Annotations/480p/blackswan --output=out/blackswan
-
-Writes OUTPUT/masks/<frame>.png (DAVIS palette PNGs at the input's resolution:
-0 = background, k = class k), OUTPUT/overlay.mp4 (or .gif, or .png: a sheet of 8
-frames spread over the video) and, with ground
-truth, OUTPUT/scores.json (per-frame J and F, and 'J-foreground', 'F-...',
-'J&F-foreground' (mean, recall, decay) under the DAVIS-2016 protocol: masks
-binarised (value > 0, so several objects count as one), first and last frame
-not scored). Frames stream
-through in batches, so memory does not grow with the video's length.
-Everything is written to OUTPUT.incomplete and renamed to OUTPUT only when
-it all succeeded; an existing OUTPUT is never touched.
+`segment_with_run(run_dir, input, output)` writes OUTPUT/masks/<frame>.png (DAVIS
+palette PNGs at the input's resolution: 0 = background, k = class k),
+OUTPUT/overlay.mp4 (or .gif, or .png: a sheet of 8 frames spread over the video)
+and, with ground truth, OUTPUT/scores.json (per-frame J and F, and 'J-foreground',
+'F-...', 'J&F-foreground' (mean, recall, decay) under the DAVIS-2016 protocol:
+masks binarised (value > 0, so several objects count as one), first and last
+frame not scored). Frames stream through in batches, so memory does not grow
+with the video's length. Everything is written to OUTPUT.incomplete and renamed
+to OUTPUT only when it all succeeded; an existing OUTPUT is never touched.
+The program: vda-segment (vda_jax.commands.segment).
 """
 import collections
 import json
 import os
 import shutil
 
-from absl import flags, logging
 import cv2
-import jax
 import numpy as np
 from PIL import Image
 import tqdm
@@ -182,37 +176,3 @@ def segment_with_run(run_dir, input_path, output, *, step=None, **kwargs):
                  size=config.data.image_size, clip_len=config.input.clip_len,
                  batch_size=config.eval.clip_batch, sharding=shd.batch_sharding(exp.mesh),
                  **kwargs)
-
-
-def main(argv):
-  del argv
-  if not flags.FLAGS['verbosity'].present:
-    logging.set_verbosity(logging.WARNING)
-  f = flags.FLAGS
-  scores = segment_with_run(f.checkpoint, f.input, f.output, step=f.step,
-                            ground_truth=f.ground_truth, overlay=f.overlay,
-                            progress=jax.process_index() == 0)
-  print(f'wrote {f.output}')
-  if scores:
-    print(json.dumps({k: v for k, v in scores.items() if k != 'per_frame'}, indent=1))
-
-
-def run():
-  # Flags are defined only when run as a program: `import vda_jax` imports this module too.
-  from vda_jax import commands  # pylint: disable=g-import-not-at-top
-  _define_flags()
-  commands.run(main)
-
-
-def _define_flags():
-  flags.DEFINE_string('checkpoint', None, 'Workdir of a training run (config.json + checkpoints/).')
-  flags.DEFINE_string('input', None, 'A video file or a folder of frame images.')
-  flags.DEFINE_string('output', None, 'New folder for masks/, overlay and scores.json.')
-  flags.DEFINE_string('ground_truth', None, 'Folder of DAVIS PNG masks, one per frame (optional).')
-  flags.DEFINE_enum('overlay', 'mp4', OVERLAYS, 'Overlay video format.')
-  flags.DEFINE_integer('step', None, 'Checkpoint step (default: the latest).')
-  flags.mark_flags_as_required(['checkpoint', 'input', 'output'])
-
-
-if __name__ == '__main__':
-  run()

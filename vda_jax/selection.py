@@ -21,16 +21,16 @@ import os
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 from scipy import stats
 
 from vda_jax import grid
 from vda_jax.adversarial.losses import segmentation_loss
 from vda_jax.config_arg import load_config_module
 from vda_jax.data import datasets, media
+from vda_jax.eval.domain_classifier import fit_domain_classifier
+from vda_jax.models.inputs import model_input, model_output
 from vda_jax.models.taps import apply_with_taps
 from vda_jax.train.experiment import Experiment
-from vda_jax.train.step import model_input, model_output
 
 FEATURE_TAP = 'decoder'
 
@@ -50,28 +50,8 @@ def density_ratios(source_features: np.ndarray, target_features: np.ndarray,
                    l2: float = 1e-3, clip: float = 1e-3) -> np.ndarray:
   """p_target / p_source at each query feature, from a logistic regression of source (0)
   vs target (1) with the two domains weighted equally, so the odds are the ratio."""
-  mu = np.concatenate([source_features, target_features]).mean(0)
-  sd = np.concatenate([source_features, target_features]).std(0) + 1e-6
-  s, t, q = (jnp.asarray((f - mu) / sd, jnp.float32)
-             for f in (source_features, target_features, query_features))
-
-  def loss(w):
-    logit = lambda a: a @ w['w'] + w['b']
-    return (0.5 * (jnp.mean(jax.nn.softplus(logit(s))) + jnp.mean(jax.nn.softplus(-logit(t))))
-            + l2 * jnp.sum(w['w'] ** 2))
-
-  tx = optax.adam(lr)
-
-  @jax.jit
-  def fit(w):
-    def body(carry, _):
-      w, state = carry
-      u, state = tx.update(jax.grad(loss)(w), state)
-      return (optax.apply_updates(w, u), state), None
-    return jax.lax.scan(body, (w, tx.init(w)), None, length=steps)[0][0]
-
-  w = fit({'w': jnp.zeros(s.shape[-1]), 'b': jnp.zeros(())})
-  p = np.clip(np.asarray(jax.nn.sigmoid(q @ w['w'] + w['b']), np.float64), clip, 1 - clip)
+  logit = fit_domain_classifier(source_features, target_features, steps=steps, lr=lr, l2=l2)
+  p = np.clip(1 / (1 + np.exp(-logit(query_features))), clip, 1 - clip)
   return p / (1 - p)
 
 

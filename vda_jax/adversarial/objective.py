@@ -1,46 +1,20 @@
-"""The unsupervised part of the train objective, as configured in `config.adversarial`.
+"""The unsupervised part of the train objective: the alignment terms of `config.adversarial`.
 
-Terms, each attachable at any taps (several kinds may be used together):
-  global     a discriminator per tap: per position (DANN), or fully
-             convolutional (disc_type='conv'; AdaptSegNet when the taps are
-             'logits' / 'aux_logits': output space, fed as softmax)
-  clustered  positions of both domains are k-means clustered; the domain loss
-             is computed within each cluster (one discriminator per cluster, or
-             one conditioned on the cluster id), averaged over clusters that
-             hold both domains
-  cdan       a discriminator on features (x) detached softmax predictions (CDAN)
-  entropy    ADVENT's MinEnt on video predictions (no discriminator)
-plus AdaptSegNet's auxiliary classifier: a 1x1 head on `aux_tap`, supervised on
-images, whose output is the tap 'aux_logits'.
-
-All discriminator inputs pass `grad_reverse`, so one minimisation of
-sup + sum(weight * term) trains discriminators and network adversarially
-(the discriminators on their own optimizer: train.state.make_optimizer).
-
-Where this departs from the published methods (README, "Running experiments"):
-- AdaptSegNet and CDAN train the network against the discriminator with a
-  gradient reversal (the minimax loss), not with a second pass on flipped
-  domain labels (AdaptSegNet's non-saturating GAN loss).
-- "One discriminator per cluster" is K output heads on one discriminator
-  network (cluster_mode='per_cluster'): the heads share the hidden layers, and
-  each cluster's samples are judged by their own head only.
+`Objective.from_config` builds the package's terms (adversarial.terms) from the
+config's fields, plus any term named in `config.adversarial.terms`
+({name: {type: registered term, taps: 'tap[:weight],...', other fields}}, the
+way a fork adds its own). The Objective only combines them: their params and
+state side by side, their weighted losses summed, one gradient reversal
+coefficient for all.
 """
 import dataclasses
 
-import flax.linen as nn
 import jax
-import jax.numpy as jnp
 import ml_collections
 
-from vda_jax.adversarial import clustering
-from vda_jax.adversarial.discriminators import ConvDiscriminator, PixelDiscriminator
-from vda_jax.adversarial.grl import grad_reverse, grl_scale, LAMBDA_SCHEDULES
-from vda_jax.adversarial.losses import (clustered_domain_loss, conditional_features, domain_loss,
-                                        entropy_loss, segmentation_loss)
-
-KINDS = ('global', 'clustered', 'cdan')
-DISC_TYPES = ('pixel', 'conv')
-AUX = 'aux_logits'
+from vda_jax.adversarial import terms as terms_lib
+from vda_jax.adversarial.grl import grl_scale, LAMBDA_SCHEDULES
+from vda_jax.adversarial.terms import TermInputs
 
 
 def parse_taps(spec: str, default_weight: float = 1.0,
@@ -57,38 +31,71 @@ def parse_taps(spec: str, default_weight: float = 1.0,
   return taps
 
 
+def package_terms(adv: ml_collections.ConfigDict) -> list:
+  """The package's terms that config.adversarial's fields switch on (none: source-only)."""
+  w, c = adv.weight, adv.clustered
+  disc = dict(hidden=adv.disc_hidden, depth=adv.disc_depth)
+  global_taps = parse_taps(adv.taps, w)
+  features = {t: v for t, v in global_taps.items() if t not in terms_lib.OUTPUT_TAPS}
+  outputs = {t: v for t, v in global_taps.items() if t in terms_lib.OUTPUT_TAPS}
+  clustered = parse_taps(c.taps, w, 'config.adversarial.clustered.taps')
+  cdan = parse_taps(adv.cdan_taps, w, 'config.adversarial.cdan_taps')
+  for field, taps in (('clustered.taps', clustered), ('cdan_taps', cdan)):
+    if terms_lib.AUX in taps:
+      raise ValueError(f'config.adversarial.{field}: tap {terms_lib.AUX!r} is the output-space '
+                       'term\'s (name it in config.adversarial.taps)')
+  if adv.disc_type not in ('pixel', 'conv'):
+    raise ValueError(f"config.adversarial.disc_type={adv.disc_type!r}; expected 'pixel' or 'conv'")
+  conv = adv.disc_type == 'conv'
+  terms = []
+  if features:
+    terms.append(terms_lib.GlobalDomain(features, conv=conv, **disc))
+  if outputs or adv.aux_tap:
+    terms.append(terms_lib.OutputSpace(outputs, conv=conv, softmax=adv.output_softmax,
+                                       aux_tap=adv.aux_tap, aux_weight=adv.aux_weight, **disc))
+  if clustered:
+    terms.append(terms_lib.ClusteredDomain(
+        clustered, num_clusters=c.num_clusters, momentum=c.momentum, mode=c.mode,
+        normalize=c.normalize, **disc))
+  if cdan:
+    terms.append(terms_lib.Conditional(cdan, **disc))
+  if adv.entropy_weight:
+    terms.append(terms_lib.Entropy(adv.entropy_weight))
+  return terms
+
+
+def configured_terms(adv: ml_collections.ConfigDict) -> list:
+  """config.adversarial.terms: {name: {type, taps, ...}} -> registered terms, by name."""
+  terms = []
+  for name, spec in sorted(adv.get('terms', {}).items()):
+    fields = dict(spec)
+    if 'type' not in fields:
+      raise ValueError(f'config.adversarial.terms.{name}: no type; expected one of '
+                       f'{sorted(terms_lib.TERMS)}')
+    kind = fields.pop('type')
+    if isinstance(fields.get('taps'), str):
+      fields['taps'] = parse_taps(fields['taps'], adv.weight, f'config.adversarial.terms.{name}.taps')
+    terms.append(terms_lib.build(kind, **fields))
+  return terms
+
+
 @dataclasses.dataclass(frozen=True)
 class Objective:
-  """Static description of the adversarial objective (which terms, where, how)."""
-  taps: dict              # kind -> {tap name: weight}
-  num_clusters: int = 8
-  cluster_momentum: float = 0.9
-  cluster_mode: str = 'per_cluster'
-  cluster_normalize: bool = True
-  entropy_weight: float = 0.0
-  aux_tap: str = ''
-  aux_weight: float = 0.1
-  output_softmax: bool = True
-  disc_type: str = 'pixel'
-  disc_hidden: int = 64
-  disc_depth: int = 2
+  """The alignment terms of a run and the gradient reversal coefficient they share."""
+  terms: tuple = ()
   lambda_schedule: str = 'dann'   # the GRL coefficient over training (grl.grl_scale)
   lambda_max: float = 1.0
   total_steps: int = 1
 
+  def __post_init__(self):
+    if self.lambda_schedule not in LAMBDA_SCHEDULES:
+      raise ValueError(f'config.adversarial.lambda_schedule={self.lambda_schedule!r}; expected '
+                       f'one of {LAMBDA_SCHEDULES}')
+
   @classmethod
   def from_config(cls, adv: ml_collections.ConfigDict, total_steps: int) -> 'Objective':
     """From config.adversarial; `total_steps` (config.train.steps) sets the λ ramp's length."""
-    w = adv.weight
-    c = adv.clustered
-    taps = {'global': parse_taps(adv.taps, w),
-            'clustered': parse_taps(c.taps, w, 'config.adversarial.clustered.taps'),
-            'cdan': parse_taps(adv.cdan_taps, w, 'config.adversarial.cdan_taps')}
-    return cls(taps=taps, num_clusters=c.num_clusters, cluster_momentum=c.momentum,
-               cluster_mode=c.mode, cluster_normalize=c.normalize,
-               entropy_weight=adv.entropy_weight, aux_tap=adv.aux_tap,
-               aux_weight=adv.aux_weight, output_softmax=adv.output_softmax,
-               disc_type=adv.disc_type, disc_hidden=adv.disc_hidden, disc_depth=adv.disc_depth,
+    return cls(tuple(package_terms(adv) + configured_terms(adv)),
                lambda_schedule=adv.lambda_schedule, lambda_max=adv.lambda_max,
                total_steps=total_steps)
 
@@ -97,162 +104,44 @@ class Objective:
     return grl_scale(step, self.total_steps, self.lambda_schedule, self.lambda_max)
 
   @property
-  def active(self):
+  def active(self) -> bool:
     """Whether any term is configured (source-only training has none)."""
-    return bool(any(self.taps[kind] for kind in KINDS) or self.entropy_weight or self.aux_tap)
+    return bool(self.terms)
 
-  def model_taps(self):
-    """Taps the network must provide (aux_logits is made here, from aux_tap)."""
-    names = {t for kind in KINDS for t in self.taps[kind]} - {AUX}
-    return sorted(names | ({self.aux_tap} if self.aux_tap else set()))
+  def model_taps(self) -> list[str]:
+    """Taps the network must provide."""
+    return sorted(set().union(*(term.model_taps() for term in self.terms)))
 
-  def __post_init__(self):
-    """Every Objective is valid, however it was made (errors name the config field)."""
-    if self.cluster_mode not in ('per_cluster', 'conditioned'):
-      raise ValueError(f"config.adversarial.clustered.mode={self.cluster_mode!r}; expected "
-                       "'per_cluster' or 'conditioned'")
-    if self.disc_type not in DISC_TYPES:
-      raise ValueError(f'config.adversarial.disc_type={self.disc_type!r}; expected one of '
-                       f'{DISC_TYPES}')
-    if self.lambda_schedule not in LAMBDA_SCHEDULES:
-      raise ValueError(f'config.adversarial.lambda_schedule={self.lambda_schedule!r}; expected '
-                       f'one of {LAMBDA_SCHEDULES}')
-    if self.num_clusters < 1:
-      raise ValueError(f'config.adversarial.clustered.num_clusters={self.num_clusters}; '
-                       'expected >= 1')
-    used = [t for kind in KINDS for t in self.taps[kind]]
-    if AUX in used and not self.aux_tap:
-      raise ValueError(f"tap {AUX!r} needs config.adversarial.aux_tap (AdaptSegNet's "
-                       'auxiliary classifier) to name the tap it reads')
+  def init(self, rng: jax.Array, tap_shapes: dict, num_classes: int) -> tuple[dict, dict]:
+    """(params, state) of all terms: params {'disc': {kind: {tap: ...}}, 'aux': ...},
+    state {tap: k-means centroids, ...}. `tap_shapes`: {tap: ShapeDtypeStruct}."""
+    dims = {name: s.shape[-1] for name, s in tap_shapes.items()}
+    # The package's discriminator groups exist even when empty: checkpoints hold them,
+    # and a restore matches trees exactly.
+    params, state = {'disc': {group: {} for group in terms_lib.DISC_GROUPS}}, {}
+    for term, term_rng in zip(self.terms, jax.random.split(rng, max(len(self.terms), 1))):
+      term_params, term_state = term.init(term_rng, dims, num_classes)
+      _merge(params, term_params, type(term).__name__)
+      _merge(state, term_state, type(term).__name__)
+    return params, state
 
-
-def _disc_input_dim(objective, kind, tap_dim, num_classes):
-  if kind == 'cdan':
-    return tap_dim * num_classes
-  if kind == 'clustered' and objective.cluster_mode == 'conditioned':
-    return tap_dim + objective.num_clusters
-  return tap_dim
+  def __call__(self, params: dict, state: dict, inputs: TermInputs) -> tuple[jax.Array, dict, dict]:
+    """(weighted sum of the terms, their metrics, the updated state)."""
+    total, metrics, new_state = 0.0, {}, dict(state)
+    for term in self.terms:
+      loss, term_metrics, term_state = term(params, state, inputs)
+      total += loss
+      metrics.update(term_metrics)
+      new_state.update(term_state)
+    return total, metrics, new_state
 
 
-def init_params(rng, objective, tap_shapes, num_classes):
-  """(params, clusters) for the terms: discriminators, aux head and zero centroids.
-
-  params = {'disc': {kind: {tap: ...}}, 'aux': ...};  clusters = {tap: (K, C)}.
-  """
-  dims = {name: s.shape[-1] for name, s in tap_shapes.items()}
-  dims[AUX] = num_classes
-  params = {'disc': {kind: {} for kind in KINDS}}
-  for kind in KINDS:
-    for tap in sorted(objective.taps[kind]):
-      rng, r = jax.random.split(rng)
-      dim = _disc_input_dim(objective, kind, dims[tap], num_classes)
-      # A conv discriminator's kernels do not depend on the grid: any map that
-      # survives its strides initialises it.
-      shape = ((1, 2 ** (objective.disc_depth + 1), 2 ** (objective.disc_depth + 1), dim)
-               if _is_conv(objective, kind) else (1, dim))
-      params['disc'][kind][tap] = discriminator(objective, kind).init(
-          r, jnp.zeros(shape))['params']
-  if objective.aux_tap:
-    params['aux'] = nn.Dense(num_classes).init(rng, jnp.zeros((1, dims[objective.aux_tap])))['params']
-  clusters = {tap: jnp.zeros((objective.num_clusters, dims[tap]), jnp.float32)
-              for tap in sorted(objective.taps['clustered'])}
-  return params, clusters
-
-
-def _is_conv(objective, kind):
-  return kind == 'global' and objective.disc_type == 'conv'
-
-
-def discriminator(objective, kind):
-  """The discriminator module of a term. disc_type applies to the global terms; the
-  clustered and CDAN terms classify single positions (cluster ids are per position)."""
-  if _is_conv(objective, kind):
-    return ConvDiscriminator(objective.disc_hidden, objective.disc_depth)
-  per_cluster = kind == 'clustered' and objective.cluster_mode == 'per_cluster'
-  return PixelDiscriminator(objective.disc_hidden, objective.disc_depth,
-                            outputs=objective.num_clusters if per_cluster else None)
-
-
-def _aux_logits(params, image_taps, video_taps, tap):
-  head = lambda x: nn.Dense(params['kernel'].shape[-1]).apply({'params': params}, x)
-  return head(image_taps[tap]), head(video_taps[tap])
-
-
-def _to_label_grid(logits, labels):
-  """Aux logits (B[, T], h, w, K) -> (B, H, W, K) on the labels' grid (static clips' frames vote)."""
-  if logits.ndim == labels.ndim + 2:
-    logits = jnp.mean(logits, axis=1)
-  return jax.image.resize(logits, labels.shape + logits.shape[-1:], 'linear')
-
-
-def adversarial_losses(params: dict, clusters: dict, image_taps: dict, video_taps: dict,
-                       image_logits: jax.Array, video_logits: jax.Array, labels: jax.Array, *,
-                       objective: 'Objective', lam: jax.Array, first_step: jax.Array
-                       ) -> tuple[jax.Array, dict, dict]:
-  """(weighted sum of the terms, metrics, updated cluster centroids)."""
-  image_taps, video_taps = dict(image_taps), dict(video_taps)
-  total, metrics = 0.0, {}
-  if objective.aux_tap:
-    image_taps[AUX], video_taps[AUX] = _aux_logits(params['aux'], image_taps, video_taps,
-                                                   objective.aux_tap)
-    aux = segmentation_loss(_to_label_grid(image_taps[AUX], labels), labels)
-    total += objective.aux_weight * aux
-    metrics['aux_sup_loss'] = aux
-  if objective.entropy_weight:
-    ent = entropy_loss(video_logits)
-    total += objective.entropy_weight * ent
-    metrics['entropy_loss'] = ent
-
-  def disc(kind, tap, x):
-    return discriminator(objective, kind).apply({'params': params['disc'][kind][tap]},
-                                                grad_reverse(x, lam))
-
-  for tap, w in objective.taps['global'].items():
-    fi, fv = image_taps[tap], video_taps[tap]
-    if objective.output_softmax and tap in ('logits', AUX):
-      fi, fv = jax.nn.softmax(fi.astype(jnp.float32)), jax.nn.softmax(fv.astype(jnp.float32))
-    loss, acc = domain_loss(disc('global', tap, fi), disc('global', tap, fv))
-    total += w * loss
-    metrics.update({f'domain_loss/{tap}': loss, f'disc_acc/{tap}': acc})
-
-  for tap, w in objective.taps['cdan'].items():
-    loss, acc = domain_loss(
-        disc('cdan', tap, conditional_features(image_taps[tap], image_logits)),
-        disc('cdan', tap, conditional_features(video_taps[tap], video_logits)))
-    total += w * loss
-    metrics.update({f'cdan_loss/{tap}': loss, f'cdan_acc/{tap}': acc})
-
-  new_clusters = {}
-  for tap, w in objective.taps['clustered'].items():
-    loss, acc, new_clusters[tap], occ = _clustered_term(
-        objective, clusters[tap], image_taps[tap], video_taps[tap], first_step,
-        lambda x, tap=tap: disc('clustered', tap, x))
-    total += w * loss
-    metrics.update({f'clustered_loss/{tap}': loss, f'clustered_acc/{tap}': acc})
-    metrics.update({f'clusters/{tap}/{domain}/{j}': occ[domain][j]
-                    for domain in occ for j in range(objective.num_clusters)})
-  return total, metrics, new_clusters
-
-
-def _clustered_term(objective, centroids, image_features, video_features, first_step, disc):
-  k = objective.num_clusters
-  xi = clustering.prepare(jax.lax.stop_gradient(image_features), objective.cluster_normalize)
-  xv = clustering.prepare(jax.lax.stop_gradient(video_features), objective.cluster_normalize)
-  x = jnp.concatenate([xi, xv])
-  # The first step seeds the centroids from its own features (deterministic picks).
-  centroids = jax.lax.cond(first_step, lambda: clustering.farthest_point_init(x, k),
-                           lambda: centroids)
-  ai, av = clustering.assign(xi, centroids), clustering.assign(xv, centroids)
-  updated = clustering.ema_update(centroids, x, jnp.concatenate([ai, av]),
-                                  objective.cluster_momentum)
-
-  def logits(features, a):
-    f = features.reshape(-1, features.shape[-1])
-    if objective.cluster_mode == 'conditioned':
-      return disc(jnp.concatenate([f, jax.nn.one_hot(a, k, dtype=f.dtype)], -1))
-    return jnp.take_along_axis(disc(f), a[:, None], axis=-1)[:, 0]
-
-  loss, acc = clustered_domain_loss(logits(image_features, ai), logits(video_features, av),
-                                    ai, av, k)
-  occ = {'image': clustering.occupancy(ai, k), 'video': clustering.occupancy(av, k)}
-  return loss, acc, updated, occ
+def _merge(into: dict, part: dict, owner: str):
+  """Adds a term's params or state; two terms may share a group, never an entry."""
+  for key, value in part.items():
+    if isinstance(value, dict) and isinstance(into.get(key), dict):
+      _merge(into[key], value, owner)
+    elif key in into:
+      raise ValueError(f'{owner} and another alignment term both define {key!r}')
+    else:
+      into[key] = value

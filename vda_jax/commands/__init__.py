@@ -1,7 +1,7 @@
 """The command-line programs, installed as console scripts (pyproject.toml):
 
-  vda-train        vda_jax.main                   one training run
-  vda-segment      vda_jax.segment                segment a video with a trained run
+  vda-train        vda_jax.commands.train         one training run
+  vda-segment      vda_jax.commands.segment       segment a video with a trained run
   vda-experiment   vda_jax.commands.experiment    a grid of runs and its report
   vda-select       vda_jax.commands.select        model selection (oracle and DEV)
   vda-convert-mit  vda_jax.commands.convert_mit   MiT weights (.pth/.safetensors) -> .npz
@@ -66,9 +66,22 @@ def _fail(prog, error):
   sys.exit(2)
 
 
+def usage(main) -> str:
+  """The program's docstring, then its own flags with their help text (absl's --help lists
+  only the flags of sys.argv[0]'s module, which a console script's wrapper is not)."""
+  module = sys.modules[main.__module__]
+  # module_help starts with the module's name on a line of its own.
+  own = [flags.FLAGS.module_help(m).strip().partition('\n')[2]
+         for m in (module, sys.modules[__name__])]
+  return '\n\n'.join([(module.__doc__ or '').strip(), 'flags:\n' + '\n'.join(filter(None, own))])
+
+
 def run(main):
   """absl's app.run(main) with packaged configs, one-line errors and exit status 2."""
   prog = os.path.basename(sys.argv[0])
+  if any(a in ('--help', '-h', '--helpshort', '-?') for a in sys.argv[1:]):
+    print(usage(main))
+    sys.exit(0)
   debug = bool(os.environ.get('VDA_TRACEBACK'))
   try:
     argv = [f'--config={config_path(a[len("--config="):])}' if a.startswith('--config=') else a

@@ -23,7 +23,7 @@ are used) and resumes unfinished ones from their last checkpoint.
 """
 from absl import flags, logging
 
-from vda_jax import commands, grid
+from vda_jax import commands, grid, report
 
 flags.DEFINE_string('config', 'embedded', 'Config file with get_config(arg), or a packaged '
                     "config's name.")
@@ -52,14 +52,14 @@ def main(argv):
   models = f.models or grid.default_models(config, f.arg)
   results = grid.run_grid(config, f.workdir, models, f.methods, seeds, f.set, arg=f.arg,
                           selected=selected, parallel=f.parallel)
-  rows = grid.summarise(results)
-  grid.write_reports(rows, results, f.workdir)
-  print(grid.markdown_table(rows))
-  paired = grid.verdict_tests(results)
+  rows = report.summarise(results)
+  report.write_reports(rows, results, f.workdir)
+  print(report.markdown_table(rows))
+  paired = report.verdict_tests(results)
   if paired:
     with open(f'{f.workdir}/paired.md', 'w') as out:
-      out.write(grid.paired_table(paired) + '\n')
-    print(grid.paired_table(paired))
+      out.write(report.paired_table(paired) + '\n')
+    print(report.paired_table(paired))
   configs = grid.grid_configs(config, models, f.methods, seeds, f.set, f.arg, selected)
   if f.plots:
     from vda_jax import plots  # pylint: disable=g-import-not-at-top
@@ -67,14 +67,14 @@ def main(argv):
     plots.results_figure(rows, f'{f.workdir}/results.png', f'{data} data')
     plots.curves_figure({'/'.join(map(str, k)): grid.run_dir(f.workdir, *k) for k in results},
                         f'{f.workdir}/curves.png')
-    for model, examples in grid.example_frames(configs, f.workdir).items():
+    for model, examples in report.example_frames(configs, f.workdir).items():
       plots.examples_figure(examples, f'{f.workdir}/examples_{model}.png',
                             f'{data} data, {model}, test frames (seed {seeds[0]})')
   if f.analysis:
-    report = grid.analyse(configs, f.workdir)
+    analysis_md = report.analyse(configs, f.workdir)
     with open(f'{f.workdir}/analysis.md', 'w') as out:
-      out.write(report)
-    print(report)
+      out.write(analysis_md)
+    print(analysis_md)
   print(f'(written to {f.workdir}/: results.md/.csv/.json' +
         (', results.png, curves.png, examples_<model>.png' if f.plots else '') + (', analysis.md' if f.analysis else '') + ')')
 

@@ -38,7 +38,7 @@ def embedded_spec(data_config):
       artifacts=synthetic.Artifacts(**d.artifacts), object_scale=tuple(d.object_scale))
 
 
-def _one_writer(build, should_stop=None):
+def _one_writer(build):
   """Process 0 builds, the others wait for it and then read what it wrote. Every
   dataset build goes through here, so several hosts never write one dataset at once.
   A preemption notice during process 0's build stops every process
@@ -51,16 +51,16 @@ def _one_writer(build, should_stop=None):
       built = build()
     except preemption.Interrupted:
       interrupted = True
-  if preemption.share_count(should_stop, interrupted):  # also the barrier
+  if preemption.share_count(interrupted):  # also the barrier
     raise preemption.Interrupted('preemption notice during a dataset build')
   return built or build()
 
 
-def _embedded_sources(data_config, should_stop=None):
+def _embedded_sources(data_config):
   spec = embedded_spec(data_config)
   path = embedded.data_dir(data_config.data_dir or None)
-  builders = _one_writer(lambda: {kind: embedded.builder(kind, spec, path, should_stop)
-                                  for kind in ('images', 'videos')}, should_stop)
+  builders = _one_writer(lambda: {kind: embedded.builder(kind, spec, path)
+                                  for kind in ('images', 'videos')})
   return {f'{kind}/{split}': b.as_data_source(split)
           for kind, b in builders.items() for split in b.info.splits}
 
@@ -100,16 +100,16 @@ def _labeled_video(r):
   return _video_record(r, labels.to_foreground)
 
 
-def _real_builder(name, d, train, should_stop):
+def _real_builder(name, d, train):
   """(TFDS builder, record fn, kind) of one named real dataset; `train` video
   datasets are stored as short, downscaled chunks (config.data.train_clips)."""
   dirs, data_dir = d.manual_dirs, embedded.data_dir(d.data_dir or None)
   if name == 'coco':
     return (coco.builder(dirs.coco, data_dir, d.task, d.coco_val_count,
-                         d.train_images_max_size if train else 0, should_stop=should_stop),
+                         d.train_images_max_size if train else 0),
             _image_record, 'images')
   if name == 'voc':
-    return (voc.builder(dirs.voc, data_dir, d.task, should_stop=should_stop), _image_record,
+    return (voc.builder(dirs.voc, data_dir, d.task), _image_record,
             'images')
   if name in ('davis', 'fbms'):
     if d.task != 'foreground':
@@ -117,21 +117,21 @@ def _real_builder(name, d, train, should_stop):
                        f"task='foreground', got task={d.task!r}")
     chunking = d.train_clips if train else {}
     built = (davis.builder(dirs.davis, data_dir, d.davis_year, **chunking,
-                           splits=d.davis_splits.to_dict(), should_stop=should_stop)
+                           splits=d.davis_splits.to_dict())
              if name == 'davis'
-             else fbms.builder(dirs.fbms, data_dir, **chunking, should_stop=should_stop))
+             else fbms.builder(dirs.fbms, data_dir, **chunking))
     return built, _labeled_video, 'videos'
   if name in ('video_files', 'youtube_vos'):
     module = video_files if name == 'video_files' else youtube_vos
-    return (module.builder(dirs[name], data_dir, **d.train_clips, should_stop=should_stop),
+    return (module.builder(dirs[name], data_dir, **d.train_clips),
             _video_record, 'videos')
   raise ValueError(f'config.data: unknown real dataset {name!r}; known: '
                    'coco, voc, davis, fbms, video_files, youtube_vos')
 
 
-def _built(name, d, train, should_stop=None):
+def _built(name, d, train):
   """(builder, record fn, kind) of a real dataset, built by one process if it is not yet."""
-  return _one_writer(lambda: _real_builder(name, d, train, should_stop), should_stop)
+  return _one_writer(lambda: _real_builder(name, d, train))
 
 
 def parse_sources(spec, field):
@@ -148,13 +148,13 @@ def parse_sources(spec, field):
   return out
 
 
-def _real_sources(d, should_stop=None):
+def _real_sources(d):
   builders = {}
 
   def source(name, split, kind, field):
     key = (name, field.startswith('train'))
     if key not in builders:
-      builders[key] = _built(name, d, key[1], should_stop)
+      builders[key] = _built(name, d, key[1])
     builder, fn, got = builders[key]
     if got != kind:
       raise ValueError(f'config.data.{field}: {name} holds {got}, not {kind}')
@@ -193,9 +193,9 @@ DATASETS = {
 }
 
 
-def class_names(data_config: ml_collections.ConfigDict, should_stop=None) -> tuple[str, ...]:
+def class_names(data_config: ml_collections.ConfigDict) -> tuple[str, ...]:
   """Names of the label values 0..K-1 the task's masks use. COCO's come from its built
-  dataset, which is built here if it is not yet (polling `should_stop`, as load_sources)."""
+  dataset, which is built here if it is not yet (as load_sources builds)."""
   d = data_config
   if d.name == 'embedded':
     return synthetic.CLASS_NAMES
@@ -205,17 +205,17 @@ def class_names(data_config: ml_collections.ConfigDict, should_stop=None) -> tup
   if first == 'voc':
     return voc.CLASS_NAMES
   # COCO's category names are in its annotations: the built dataset's metadata.
-  return tuple(_built(first, d, True, should_stop)[0].info.metadata['class_names'])
+  return tuple(_built(first, d, True)[0].info.metadata['class_names'])
 
 
-def load_sources(data_config: ml_collections.ConfigDict, should_stop=None) -> dict:
+def load_sources(data_config: ml_collections.ConfigDict) -> dict:
   """{'images/train': source, ...}: random-access sources of every split of the data.
-  Datasets not yet on disk are built first, polling `should_stop()` (a preemption
-  notice, see vda_jax.preemption) before each record they write."""
+  Datasets not yet on disk are built first; inside a preemption.watch() a SIGTERM stops
+  a build at its next record (preemption.Interrupted)."""
   if data_config.name not in DATASETS:
     raise ValueError(f'config.data.name={data_config.name!r} is not a dataset; '
                      f'known: {sorted(DATASETS)}')
   try:
-    return DATASETS[data_config.name](data_config, should_stop)
+    return DATASETS[data_config.name](data_config)
   except DataError as e:
     raise DataError(f'config.data ({data_config.name}): {e}') from None

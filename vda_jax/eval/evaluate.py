@@ -8,22 +8,22 @@ from vda_jax.eval import inference, metrics
 
 
 def evaluate_split(predict, params, source, kind, *, sharding, class_names, batch_size,
-                   size, clip_len, skip_first_last=True, should_stop=None):
+                   size, clip_len, skip_first_last=True):
   """Scores one split: '{image,video}/mIoU', foreground mIoU ('mIoU-fg', without
   background) and per-class IoU; for videos the class-agnostic foreground J, F
   (mean, recall, decay) and J&F, per sequence and then averaged (DAVIS), named
   'video/J&F-foreground' etc.: all objects of a frame are one mask.
   `skip_first_last` drops each sequence's first and last frame from J and F, as
   the DAVIS toolkit does. 'X-ci_lo' / 'X-ci_hi' bound a 95% bootstrap CI of X
-  over the split's images or clips. `should_stop()` is polled before each record: once
-  true, vda_jax.preemption.Interrupted is raised (a long DAVIS eval must not outlast a
-  preemption notice)."""
+  over the split's images or clips. Inside a preemption.watch() the poll comes before
+  each record, and Interrupted is raised after a notice (a long DAVIS eval must not
+  outlast a preemption notice)."""
   k = len(class_names)
   confusions = []  # one per image or clip: what the bootstrap resamples
   prefix = 'image' if kind == 'images' else 'video'
   if kind == 'images':
     records = ((r['mask'][..., 0], r['image'])
-               for r in checked(map(source.__getitem__, range(len(source))), should_stop))
+               for r in checked(map(source.__getitem__, range(len(source)))))
     for label, pred in inference.segment_images(predict, params, records, size=size,
                                                 batch_size=batch_size, sharding=sharding):
       confusions.append(metrics.confusion_matrix(pred, label, k))
@@ -32,7 +32,7 @@ def evaluate_split(predict, params, source, kind, *, sharding, class_names, batc
     per_sequence = {'J': [], 'F': []}
 
     def videos():
-      for r in checked(map(source.__getitem__, range(len(source))), should_stop):
+      for r in checked(map(source.__getitem__, range(len(source)))):
         yield stack_frames(r['masks'])[..., 0], stack_frames(r['frames'])
 
     for labels, t, pred in inference.segment_videos(
@@ -79,7 +79,7 @@ def evaluate_split(predict, params, source, kind, *, sharding, class_names, batc
 
 
 def evaluate(predict, params, sources, *, sharding, class_names, image_batch, clip_batch,
-             size, clip_len, skip_first_last=True, split='test', should_stop=None):
+             size, clip_len, skip_first_last=True, split='test'):
   """mIoU + per-class IoU on images/{split} and videos/{split}; foreground J&F on video
   frames. `split='val'` scores the held-out selection splits instead of test.
 
@@ -91,9 +91,9 @@ def evaluate(predict, params, sources, *, sharding, class_names, image_batch, cl
                      f'(it has {sorted(sources)})')
   results = evaluate_split(predict, params, sources[f'images/{split}'], 'images',
                            sharding=sharding, class_names=class_names, batch_size=image_batch,
-                           size=size, clip_len=clip_len, should_stop=should_stop)
+                           size=size, clip_len=clip_len)
   results.update(evaluate_split(predict, params, sources[f'videos/{split}'], 'videos',
                                 sharding=sharding, class_names=class_names,
                                 batch_size=clip_batch, size=size, clip_len=clip_len,
-                                skip_first_last=skip_first_last, should_stop=should_stop))
+                                skip_first_last=skip_first_last))
   return results

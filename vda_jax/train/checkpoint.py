@@ -5,8 +5,7 @@
 
 The data position is not saved: the training stream is a function of the global
 step (data/pipeline.py), so a resumed run rebuilds it at state.step, on any
-number of hosts. (Checkpoints written before this also hold a 'data' item, a
-Grain iterator state per process; it is ignored.)
+number of hosts. A 'data' item (a Grain iterator state) in a checkpoint is ignored.
 """
 import json
 import os

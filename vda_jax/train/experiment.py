@@ -47,17 +47,17 @@ class Experiment:
   class_names: tuple
 
   @classmethod
-  def from_config(cls, config, devices=None, should_stop=None) -> 'Experiment':
+  def from_config(cls, config, devices=None) -> 'Experiment':
     """Builds and checks the run's wiring before anything compiles. Label names
     come from the data; a dataset that must be built for them is built here, by
-    one process, polling `should_stop` before each record (data.datasets)."""
+    one process (data.datasets)."""
     mesh = shd.make_mesh(config.mesh, devices)
     shd.check_batch_fits(mesh, **{'config.input.image_batch': config.input.image_batch,
                                   'config.input.video_batch': config.input.video_batch,
                                   'config.eval.image_batch': config.eval.image_batch,
                                   'config.eval.clip_batch': config.eval.clip_batch})
     _check_clip_len(config)
-    class_names = tuple(datasets.class_names(config.data, should_stop))
+    class_names = tuple(datasets.class_names(config.data))
     model = build_model(config.model, len(class_names))
     s = config.data.image_size
     input_shape = (1, config.input.clip_len, s, s, 3) if model.temporal else (1, s, s, 3)
@@ -109,15 +109,15 @@ class Experiment:
                             jax.eval_shape(self.init, jax.random.key(0)), self.state_sharding)
     return checkpoint.restore_state(workdir, abstract, step)
 
-  def evaluate(self, model_params, sources, split, should_stop=None) -> dict:
+  def evaluate(self, model_params, sources, split) -> dict:
     """Scores on images/ and videos/`split` ('val' or 'test'); see eval.evaluate
-    (`should_stop` polled per record: preemption.Interrupted once it is true)."""
+    (inside a preemption.watch(), Interrupted at the record after a SIGTERM)."""
     c = self.config
     return evaluate(self.predict, model_params, sources, sharding=shd.batch_sharding(self.mesh),
                     class_names=self.class_names, image_batch=c.eval.image_batch,
                     clip_batch=c.eval.clip_batch, size=c.data.image_size,
                     clip_len=c.input.clip_len, skip_first_last=c.eval.skip_first_last,
-                    split=split, should_stop=should_stop)
+                    split=split)
 
 
 def train_iterator(config: ml_collections.ConfigDict, sources: dict,

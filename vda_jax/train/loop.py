@@ -47,8 +47,8 @@ def _train_and_evaluate(config, workdir, devices, preempted):
   profiling.enable_compile_cache(config.train.compile_cache_dir)
   started = time.perf_counter()
   try:  # COCO's class names come from its built dataset: from_config may build it
-    exp = Experiment.from_config(config, devices, should_stop=preempted)
-    sources = datasets.load_sources(config.data, should_stop=preempted)
+    exp = Experiment.from_config(config, devices)
+    sources = datasets.load_sources(config.data)
   except preemption.Interrupted:
     logging.warning('SIGTERM during a dataset build: stopped before training; the same '
                     'command builds it again (TFDS keeps no half-written dataset)')
@@ -65,7 +65,7 @@ def _train_and_evaluate(config, workdir, devices, preempted):
   writer = MetricWriter(workdir)
   first, total = int(state.step), config.train.steps
 
-  def score(step, params, stop=None):
+  def score(step, params):
     """What an eval step logs: the scores on config.eval.split (the val split; its keys
     prefixed 'val/'), and after the last step those on config.eval.final_split (test,
     plain keys). So test data is read once, for the final score, and never for a
@@ -73,9 +73,9 @@ def _train_and_evaluate(config, workdir, devices, preempted):
     out = {}
     if config.eval.split:
       out.update({f'{config.eval.split}/{k}': v for k, v in exp.evaluate(
-          params, sources, config.eval.split, should_stop=stop).items()})
+          params, sources, config.eval.split).items()})
     if step == total and config.eval.final_split:
-      out.update(exp.evaluate(params, sources, config.eval.final_split, should_stop=stop))
+      out.update(exp.evaluate(params, sources, config.eval.final_split))
     return out
   pending, results = [], {}
   clock = {'time': time.perf_counter(), 'step': first, 'wait': 0.0}
@@ -105,7 +105,7 @@ def _train_and_evaluate(config, workdir, devices, preempted):
   def evaluate(step, params):
     """(scores, stopped): logs the scores of `params` at `step`; a SIGTERM drops them."""
     try:
-      scores = score(step, params, preempted)
+      scores = score(step, params)
     except preemption.Interrupted:
       logging.warning('SIGTERM during the evaluation of step %d: it is dropped; saving', step)
       return {}, True

@@ -8,14 +8,15 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
-from vda_jax.adversarial.objective import init_params, Objective
+from vda_jax.adversarial.objective import Objective
 
 
 class TrainState(flax.struct.PyTreeNode):
   step: jax.Array
   params: Any      # {'model': ..., 'disc': {kind: {tap: ...}}, 'aux': ... (AdaptSegNet)}
   opt_state: Any
-  clusters: Any    # {tap: (K, C) k-means centroids} of the clustered loss; not trained by grads
+  clusters: Any    # the alignment terms' state, not trained by grads: {tap: (K, C) k-means
+                   # centroids} of the clustered term (the name checkpoints carry)
 
 
 def _adamw(lr, total_steps, *, warmup_steps, final_lr_fraction, b1, b2, eps, weight_decay,
@@ -63,7 +64,7 @@ def init_train_state(rng: jax.Array, model: nn.Module, objective: Objective,
   batch axis); `tap_shapes` maps each tap the objective uses to its features."""
   model_rng, adv_rng = jax.random.split(rng)
   model_params = model.init(model_rng, jnp.zeros(input_shape, jnp.uint8))['params']
-  adv_params, clusters = init_params(adv_rng, objective, tap_shapes, num_classes)
+  adv_params, clusters = objective.init(adv_rng, tap_shapes, num_classes)
   params = {'model': model_params, **adv_params}
   return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=tx.init(params),
                     clusters=clusters)

@@ -3,8 +3,8 @@
 Minimising  sup(model) + sum_t w_t * domain_t(disc_t(grad_reverse(tap_t, lambda)))
 over model and discriminators together is the adversarial game: each
 discriminator descends its domain loss, while the reversed gradient makes the
-network ascend it at the tapped features. The terms are built by
-`vda_jax.adversarial.objective` from config.adversarial.
+network ascend it at the tapped features. The terms (vda_jax.adversarial.terms)
+are combined by `vda_jax.adversarial.objective.Objective`.
 """
 import functools
 
@@ -16,7 +16,9 @@ import numpy as np
 import optax
 
 from vda_jax.adversarial.losses import segmentation_loss
-from vda_jax.adversarial.objective import adversarial_losses, Objective
+from vda_jax.adversarial.objective import Objective
+from vda_jax.adversarial.terms import TermInputs
+from vda_jax.models.inputs import model_input, model_output
 from vda_jax.models.taps import apply_with_taps
 from vda_jax.train import sharding as shd
 from vda_jax.train.state import TrainState
@@ -27,31 +29,6 @@ class DomainOutputs(flax.struct.PyTreeNode):
   video_logits: jax.Array   # (B, T, H, W, C)
   image_taps: dict          # tap name -> image features
   video_taps: dict          # tap name -> video features (per frame or per clip)
-
-
-def model_input(model, x, clip_len, image_as_clip='repeat'):
-  """What `model` eats: 2D models take frames, temporal ones take clips.
-
-  For a temporal model an image becomes a static clip: repeated `clip_len`
-  times ('repeat') or a clip of one frame ('single').
-  """
-  is_clip = x.ndim == 5
-  if not getattr(model, 'temporal', False):
-    return x.reshape((-1,) + x.shape[-3:]) if is_clip else x
-  if is_clip:
-    return x
-  if image_as_clip not in ('repeat', 'single'):
-    raise ValueError(f"config.model.image_as_clip={image_as_clip!r}; expected 'repeat' or 'single'")
-  return jnp.repeat(x[:, None], clip_len if image_as_clip == 'repeat' else 1, axis=1)
-
-
-def model_output(model, logits, x):
-  """Logits back in the shape of the input x: images (B, H, W, C), clips (B, T, H, W, C)."""
-  if x.ndim == 5:
-    return logits.reshape(x.shape[:2] + logits.shape[-3:])
-  if getattr(model, 'temporal', False):
-    return jnp.mean(logits, axis=1)  # a static clip's frames vote
-  return logits
 
 
 def _apply_each(model, params, inputs):
@@ -91,9 +68,9 @@ def loss_fn(params: dict, clusters: dict, batch: dict, *, model: nn.Module, obje
     video_sup = segmentation_loss(out.video_logits, batch['video_label'])
     total += video_label_weight * video_sup
     metrics['video_sup_loss'] = video_sup
-  adv, adv_metrics, clusters = adversarial_losses(
-      params, clusters, out.image_taps, out.video_taps, out.image_logits, out.video_logits,
-      batch['label'], objective=objective, lam=lam, first_step=first_step)
+  adv, adv_metrics, clusters = objective(
+      params, clusters, TermInputs(out.image_taps, out.video_taps, out.image_logits,
+                                   out.video_logits, batch['label'], lam, first_step))
   metrics.update(adv_metrics, total_loss=total + adv)
   return total + adv, (metrics, clusters)
 

@@ -195,10 +195,10 @@ def held_out(images, val_count, split='train'):
   return {'train': ranked[:-val_count], 'val': ranked[-val_count:]}
 
 
-def builder(manual_dir, data_dir, mode='foreground', val_count=0, max_size=0, should_stop=None):
+def builder(manual_dir, data_dir, mode='foreground', val_count=0, max_size=0):
   if mode not in MODES:
     raise ValueError(f'COCO mode={mode!r}; expected one of {MODES}')
   # Zeros keep the config (and so the dataset name) of a full-size build without val split.
   params = {k: v for k, v in (('val_count', val_count), ('max_size', max_size)) if v}
   return manual.prepare(VdaCoco, manual.ManualConfig(mode, manual_dir, **params), manual_dir,
-                        data_dir, LAYOUT, should_stop)
+                        data_dir, LAYOUT)

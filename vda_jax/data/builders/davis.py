@@ -114,8 +114,7 @@ class VdaDavis(tfds.core.GeneratorBasedBuilder):
       yield from manual.sequence_records(seq, files, masks, p['chunk_len'], p['max_size'])
 
 
-def builder(manual_dir, data_dir, year='2016', chunk_len=0, max_size=0, splits=None,
-            should_stop=None):
+def builder(manual_dir, data_dir, year='2016', chunk_len=0, max_size=0, splits=None):
   """Whole sequences at full size (chunk_len=0), or training chunks (see module doc);
   `splits` {split: [sequence]} replaces ImageSets' splits."""
   if year not in YEARS:
@@ -123,4 +122,4 @@ def builder(manual_dir, data_dir, year='2016', chunk_len=0, max_size=0, splits=N
   # No `splits` keeps the config (and so the dataset name) of a build from ImageSets.
   named = {'splits': {k: list(v) for k, v in sorted(dict(splits).items())}} if splits else {}
   config = manual.ManualConfig(year, manual_dir, chunk_len=chunk_len, max_size=max_size, **named)
-  return manual.prepare(VdaDavis, config, manual_dir, data_dir, LAYOUT, should_stop)
+  return manual.prepare(VdaDavis, config, manual_dir, data_dir, LAYOUT)

@@ -103,14 +103,13 @@ def data_dir(path=None):
   return os.path.expanduser(path or os.environ.get('VDA_DATA_DIR') or DEFAULT_DATA_DIR)
 
 
-def builder(kind, spec: BenchmarkSpec, path=None, should_stop=None):
-  """The builder for `kind`, generated into the data dir if not there yet (polling
-  `should_stop()` per record: see manual.write)."""
+def builder(kind, spec: BenchmarkSpec, path=None):
+  """The builder for `kind`, generated into the data dir if not there yet (preemption:
+  see manual.write)."""
   config = EmbeddedConfig(kind, spec)
   if config.name in VdaEmbedded.builder_configs:  # TFDS refuses a twin of a predefined config
     config = config.name
   # TFDS writes into an `incomplete.*` folder and renames it at the end, so an
   # interrupted build is regenerated rather than read half-written.
   return manual.write(VdaEmbedded(config=config, data_dir=data_dir(path)),
-                      tfds.download.DownloadConfig(verify_ssl=False, try_download_gcs=False),
-                      should_stop)
+                      tfds.download.DownloadConfig(verify_ssl=False, try_download_gcs=False))

@@ -130,7 +130,7 @@ class VdaFbms(tfds.core.GeneratorBasedBuilder):
       yield from manual.sequence_records(seq, files, masks, p['chunk_len'], p['max_size'])
 
 
-def builder(manual_dir, data_dir, chunk_len=0, max_size=0, should_stop=None):
+def builder(manual_dir, data_dir, chunk_len=0, max_size=0):
   """Whole sequences at full size (chunk_len=0), or training chunks."""
   config = manual.ManualConfig('fbms', manual_dir, chunk_len=chunk_len, max_size=max_size)
-  return manual.prepare(VdaFbms, config, manual_dir, data_dir, LAYOUT, should_stop)
+  return manual.prepare(VdaFbms, config, manual_dir, data_dir, LAYOUT)

@@ -29,24 +29,23 @@ class ManualConfig(tfds.core.BuilderConfig):
     self.mode, self.params = mode, params
 
 
-def write(builder, download_config, should_stop=None):
-  """Generates `builder`'s splits if they are not on disk yet, polling `should_stop()`
-  before each record (preemption.Interrupted once it is true: TFDS then removes its
-  `incomplete.*` folder, so nothing half-written remains)."""
-  if should_stop is not None:
-    # TFDS calls the instance's _split_generators; wrapping it here polls every
-    # builder's records without each builder knowing about preemption.
-    split_generators = builder._split_generators
-    builder._split_generators = lambda dl_manager: {
-        split: preemption.checked(examples, should_stop)
-        for split, examples in split_generators(dl_manager).items()}
+def write(builder, download_config):
+  """Generates `builder`'s splits if they are not on disk yet, polling for a preemption
+  notice before each record (preemption.checked; Interrupted after one: TFDS then removes
+  its `incomplete.*` folder, so nothing half-written remains)."""
+  # TFDS calls the instance's _split_generators; wrapping it here polls every
+  # builder's records without each builder knowing about preemption.
+  split_generators = builder._split_generators
+  builder._split_generators = lambda dl_manager: {
+      split: preemption.checked(examples)
+      for split, examples in split_generators(dl_manager).items()}
   builder.download_and_prepare(file_format='array_record', download_config=download_config)
   return builder
 
 
-def prepare(builder_cls, config, manual_dir, data_dir, layout, should_stop=None):
+def prepare(builder_cls, config, manual_dir, data_dir, layout):
   """`builder_cls` for `config`, built from `manual_dir` into `data_dir` if not there yet
-  (`should_stop`: see `write`)."""
+  (preemption: see `write`)."""
   if not manual_dir:
     raise media.DataError(f'{builder_cls.name}: no manual dir given; set it to a folder laid '
                           f'out as {layout}')
@@ -59,8 +58,7 @@ def prepare(builder_cls, config, manual_dir, data_dir, layout, should_stop=None)
   if config.name in builder_cls.builder_configs:  # TFDS refuses a twin of a predefined config
     config = config.name
   return write(builder_cls(config=config, data_dir=data_dir),
-               tfds.download.DownloadConfig(manual_dir=manual_dir, try_download_gcs=False),
-               should_stop)
+               tfds.download.DownloadConfig(manual_dir=manual_dir, try_download_gcs=False))
 
 
 class UnlabeledClips(tfds.core.GeneratorBasedBuilder):

@@ -37,6 +37,6 @@ class VdaVideoFiles(manual.UnlabeledClips):
         yield f'{name}:{start}', {'frames': np.stack(chunk), 'name': name, 'start': start}
 
 
-def builder(manual_dir, data_dir, chunk_len=16, max_size=480, should_stop=None):
+def builder(manual_dir, data_dir, chunk_len=16, max_size=480):
   config = manual.ManualConfig('clips', manual_dir, chunk_len=chunk_len, max_size=max_size)
-  return manual.prepare(VdaVideoFiles, config, manual_dir, data_dir, LAYOUT, should_stop)
+  return manual.prepare(VdaVideoFiles, config, manual_dir, data_dir, LAYOUT)

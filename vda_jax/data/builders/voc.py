@@ -76,8 +76,8 @@ class VdaVoc(tfds.core.GeneratorBasedBuilder):
       yield image_id, {'image': image, 'mask': mask[..., None], 'name': image_id}
 
 
-def builder(manual_dir, data_dir, mode='semantic', should_stop=None):
+def builder(manual_dir, data_dir, mode='semantic'):
   if mode not in MODES:
     raise ValueError(f'VOC mode={mode!r}; expected one of {MODES}')
   return manual.prepare(VdaVoc, manual.ManualConfig(mode, manual_dir), manual_dir, data_dir,
-                        LAYOUT, should_stop)
+                        LAYOUT)

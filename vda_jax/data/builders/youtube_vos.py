@@ -40,6 +40,6 @@ class VdaYoutubeVos(manual.UnlabeledClips):
             'name': video, 'start': start}
 
 
-def builder(manual_dir, data_dir, chunk_len=16, max_size=480, should_stop=None):
+def builder(manual_dir, data_dir, chunk_len=16, max_size=480):
   config = manual.ManualConfig('clips', manual_dir, chunk_len=chunk_len, max_size=max_size)
-  return manual.prepare(VdaYoutubeVos, config, manual_dir, data_dir, LAYOUT, should_stop)
+  return manual.prepare(VdaYoutubeVos, config, manual_dir, data_dir, LAYOUT)

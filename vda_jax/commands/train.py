@@ -1,7 +1,7 @@
 """Trains one configuration.
 
   vda-train --config=configs/embedded.py:method=adversarial --workdir=runs/adv
-  (or python -m vda_jax.main ...; --config=embedded:... finds the packaged config)
+  (or python -m vda_jax.commands.train ...; --config=embedded:... finds the packaged config)
 
 On several hosts every process runs the same command (see train/distributed.py
 and scripts/launch_*.sh); a preempted run (SIGTERM) saves and exits, and the

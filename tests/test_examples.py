@@ -1,0 +1,63 @@
+"""examples/coral.py: a fork's alignment term, registered from outside the package."""
+import jax
+import jax.numpy as jnp
+import pytest
+
+from conftest import ROOT, tiny_config
+from vda_jax import plots
+from vda_jax.adversarial.objective import Objective
+from vda_jax.config_arg import load_config_module
+from vda_jax.train import sharding as shd
+from vda_jax.train.experiment import Experiment
+from vda_jax.train.loop import train_and_evaluate
+from vda_jax.train.metrics_writer import read_metrics
+from benchmarks.batches import random_batch
+
+coral = load_config_module(str(ROOT / 'examples' / 'coral.py'))
+
+
+def test_coral_loss_by_hand():
+  # Image features: rows (1, 0), (-1, 0) -> Cov = [[2, 0], [0, 0]]; video: rows (0, 1),
+  # (0, -1) -> [[0, 0], [0, 2]]. ||diff||_F^2 = 8, over 4 C^2 = 16.
+  image = jnp.array([[1.0, 0.0], [-1.0, 0.0]])
+  video = jnp.array([[0.0, 1.0], [0.0, -1.0]])
+  assert float(coral.coral_loss(image, video)) == pytest.approx(0.5)
+  assert float(coral.coral_loss(image, image)) == 0.0
+
+
+def test_the_fork_config_builds_the_term_by_name():
+  config = coral.get_config('model=segformer')
+  (term,) = Objective.from_config(config.adversarial, config.train.steps).terms
+  assert term == coral.Coral({'stem': 1.0}) and config.model.name == 'segformer'
+
+
+def _coral_config(**config_kw):
+  config = tiny_config(method='source_only', **config_kw)
+  with config.unlocked():
+    config.adversarial.terms.coral = {'type': 'coral', 'taps': 'stage2:1.0'}
+  return config
+
+
+def test_coral_through_the_package_step_lowers_its_loss():
+  config = _coral_config()
+  exp = Experiment.from_config(config, jax.devices()[:1])
+  state = exp.init(jax.random.key(0))
+  batch = shd.to_global(random_batch(config), exp.mesh)  # one batch, fitted 30 times
+  losses = []
+  for _ in range(30):
+    state, metrics = exp.step(state, batch)
+    losses.append(float(metrics['coral_loss/stage2']))
+  assert losses[-1] < 0.5 * losses[0], losses
+
+
+def test_coral_in_the_package_loop_is_logged_and_plotted(data_dir, tmp_path):
+  config = _coral_config()
+  config.data.data_dir = data_dir
+  config.train.update(steps=10, log_every=5, eval_every=10, checkpoint_every=10)
+  config.eval.split = ''
+  train_and_evaluate(config, str(tmp_path / 'run'))
+  logged = [r for r in read_metrics(str(tmp_path / 'run')) if 'coral_loss/stage2' in r]
+  assert [r['step'] for r in logged] == [5, 10] and all(r['coral_loss/stage2'] > 0 for r in logged)
+  titles = plots.curves_figure({'coral': str(tmp_path / 'run')}, tmp_path / 'curves.png',
+                               keys=('sup_loss',))
+  assert titles == ['sup_loss', 'alignment losses']
