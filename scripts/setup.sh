@@ -8,7 +8,8 @@ PYTHON="${PYTHON:-python3}"
 if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
-pip_install() { .venv/bin/python -m pip install --quiet --disable-pip-version-check "$@"; }
+# constraints.txt pins the versions the documented tables ran on.
+pip_install() { .venv/bin/python -m pip install --quiet --disable-pip-version-check -c constraints.txt "$@"; }
 if [ "${1:-}" = test ]; then
   pip_install -e '.[test]'
   # The CPU build; an unpinned torch would pull a multi-GB CUDA wheel.

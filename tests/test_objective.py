@@ -285,3 +285,36 @@ def test_configured_terms_and_bad_term_configs_give_one_clear_line():
     terms.register('global')(type('Other', (), {}))
   with pytest.raises(ValueError, match="'aux_logits' is the output-space term's"):
     Objective.from_config(_adversarial_config(cdan_taps='aux_logits', aux_tap='stage3'), 10)
+
+
+def test_nonsaturating_loss_trains_the_discriminator_plainly_and_the_network_on_flipped_labels():
+  rng = np.random.default_rng(2)
+  fi, fv = (jnp.asarray(rng.normal(size=s), jnp.float32) for s in [(3, 2), (4, 2)])
+  obj = Objective((terms.GlobalDomain({'f': 0.5}, depth=0, gan_loss='nonsaturating'),))
+  params, _ = obj.init(jax.random.key(0), _shapes(f=(1, 2)), 2)
+  lam = 0.3
+
+  def total(params, fi, fv):
+    return _run(obj, params, {}, {'f': fi}, {'f': fv}, lam=lam)[0]
+  g_params, g_fi, g_fv = jax.grad(total, (0, 1, 2))(params, fi, fv)
+  disc = params['disc']['global']['f']['Dense_0']
+  logit = lambda d, x: x @ d['kernel'][:, 0] + d['bias'][0]
+  # The discriminator: the plain domain loss (image 0, video 1), weighted.
+  plain = lambda d: 0.5 * domain_loss(logit(d, fi), logit(d, fv))[0]
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5),
+               g_params['disc']['global']['f']['Dense_0'], jax.grad(plain)(disc))
+  # The network: lambda times the loss with the labels flipped (image 1, video 0).
+  flipped = lambda fi, fv: 0.5 * lam * domain_loss(logit(disc, fv), logit(disc, fi))[0]
+  h_fi, h_fv = jax.grad(flipped, (0, 1))(fi, fv)
+  np.testing.assert_allclose(g_fi, h_fi, rtol=1e-5)
+  np.testing.assert_allclose(g_fv, h_fv, rtol=1e-5)
+  # Where the discriminator is sure (a video position at logit 8) the reversed gradient
+  # vanishes, sigmoid(-8), and the flipped one does not, sigmoid(8).
+  minimax = Objective((terms.GlobalDomain({'f': 0.5}, depth=0),))
+  w, b = disc['kernel'][:, 0], disc['bias'][0]
+  sure = ((8.0 - b) * w / jnp.sum(w * w))[None]
+  pull = lambda o: jnp.linalg.norm(jax.grad(lambda v: _run(o, params, {}, {'f': fi}, {'f': v},
+                                                           lam=lam)[0])(sure))
+  assert float(pull(obj) / pull(minimax)) == pytest.approx(np.exp(8.0), rel=1e-3)
+  with pytest.raises(ValueError, match="gan_loss='gan'"):
+    terms.GlobalDomain({'f': 1.0}, gan_loss='gan')

@@ -47,11 +47,13 @@ def package_terms(adv: ml_collections.ConfigDict) -> list:
   if adv.disc_type not in ('pixel', 'conv'):
     raise ValueError(f"config.adversarial.disc_type={adv.disc_type!r}; expected 'pixel' or 'conv'")
   conv = adv.disc_type == 'conv'
+  gan_loss = adv.get('gan_loss', 'minimax')   # configs saved before the field: minimax
   terms = []
   if features:
-    terms.append(terms_lib.GlobalDomain(features, conv=conv, **disc))
+    terms.append(terms_lib.GlobalDomain(features, conv=conv, gan_loss=gan_loss, **disc))
   if outputs or adv.aux_tap:
-    terms.append(terms_lib.OutputSpace(outputs, conv=conv, softmax=adv.output_softmax,
+    terms.append(terms_lib.OutputSpace(outputs, conv=conv, gan_loss=gan_loss,
+                                       softmax=adv.output_softmax,
                                        aux_tap=adv.aux_tap, aux_weight=adv.aux_weight, **disc))
   if clustered:
     terms.append(terms_lib.ClusteredDomain(

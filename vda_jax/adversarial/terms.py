@@ -19,8 +19,9 @@ its own file (examples/coral.py) and names it in `config.adversarial.terms`.
 
 Where this departs from the published methods (docs/methods.md, "Running experiments"):
 - AdaptSegNet and CDAN train the network against the discriminator with a
-  gradient reversal (the minimax loss), not with a second pass on flipped
-  domain labels (AdaptSegNet's non-saturating GAN loss).
+  gradient reversal (the minimax loss) by default; GlobalDomain's
+  gan_loss='nonsaturating' trains it on flipped domain labels instead
+  (AdaptSegNet's GAN loss), in the same single pass.
 - "One discriminator per cluster" is K output heads on one discriminator
   network (mode='per_cluster'): the heads share the hidden layers, and each
   cluster's samples are judged by their own head only.
@@ -124,10 +125,23 @@ class _DomainTerm:
 @dataclasses.dataclass(frozen=True)
 class GlobalDomain(_DomainTerm):
   """DANN: a discriminator per tap judges every position; `conv` makes it fully
-  convolutional (AdaptSegNet's), judging spatial layout."""
+  convolutional (AdaptSegNet's), judging spatial layout.
+
+  `gan_loss` 'minimax': the network ascends the discriminator's loss through the
+  gradient reversal. 'nonsaturating': the discriminator learns from detached
+  features, and the network, through a detached discriminator, descends the loss
+  with the domain labels flipped (each domain made to pass for the other), scaled
+  by λ: its gradient stays large when the discriminator is confident.
+  """
   conv: bool = False
+  gan_loss: str = 'minimax'
   metric_prefixes: ClassVar = ('domain_loss/', 'disc_acc/')
   key: ClassVar = 'global'   # params['disc'][key][tap]: checkpoints name them so
+
+  def __post_init__(self):
+    if self.gan_loss not in ('minimax', 'nonsaturating'):
+      raise ValueError(f"config.adversarial.gan_loss={self.gan_loss!r}; expected 'minimax' or "
+                       "'nonsaturating'")
 
   def discriminator(self):
     return ConvDiscriminator(self.hidden, self.depth) if self.conv else self._pixel()
@@ -143,11 +157,20 @@ class GlobalDomain(_DomainTerm):
   def __call__(self, params, state, inputs):
     total, metrics = 0.0, {}
     for tap, w in self.taps.items():
-      disc = lambda x, tap=tap: self.discriminator().apply(
-          {'params': params['disc'][self.key][tap]},
-          grad_reverse(self._features(tap, x), inputs.lam))
-      loss, acc = domain_loss(disc(inputs.image_taps[tap]), disc(inputs.video_taps[tap]))
-      total += w * loss
+      p = params['disc'][self.key][tap]
+      apply = lambda p, x: self.discriminator().apply({'params': p}, x)
+      fi = self._features(tap, inputs.image_taps[tap])
+      fv = self._features(tap, inputs.video_taps[tap])
+      if self.gan_loss == 'minimax':
+        reversed_ = lambda x: apply(p, grad_reverse(x, inputs.lam))
+        loss, acc = domain_loss(reversed_(fi), reversed_(fv))
+        network_loss = 0.0
+      else:
+        detached = lambda x: apply(p, jax.lax.stop_gradient(x))
+        loss, acc = domain_loss(detached(fi), detached(fv))
+        fixed = lambda x: apply(jax.lax.stop_gradient(p), x)
+        network_loss = inputs.lam * domain_loss(fixed(fv), fixed(fi))[0]   # labels flipped
+      total += w * (loss + network_loss)
       metrics.update({f'domain_loss/{tap}': loss, f'disc_acc/{tap}': acc})
     return total, metrics, {}
 
@@ -163,6 +186,7 @@ class OutputSpace(GlobalDomain):
   aux_weight: float = 0.1
 
   def __post_init__(self):
+    super().__post_init__()
     other = sorted(set(self.taps) - set(OUTPUT_TAPS))
     if other:
       raise ValueError(f'the output-space term reads {OUTPUT_TAPS}; got taps {other}')
