@@ -94,13 +94,12 @@ class TermInputs(NamedTuple):
   first_step: jax.Array      # bool: state may be seeded from this batch
 
 
-def _init_discriminators(rng, module_for, taps, dims, conv=False):
-  """{tap: params}; a conv discriminator's kernels do not depend on the grid, so any
-  map that survives its strides initialises it."""
+def _init_discriminators(rng, module, taps, dims, conv=False):
+  """{tap: params} of one `module` per tap; a conv discriminator's kernels do not depend
+  on the grid, so any map that survives its strides initialises it."""
   params = {}
   for tap in sorted(taps):
     rng, r = jax.random.split(rng)
-    module = module_for(tap)
     shape = ((1, 2 ** (module.depth + 1), 2 ** (module.depth + 1), dims[tap]) if conv
              else (1, dims[tap]))
     params[tap] = module.init(r, jnp.zeros(shape))['params']
@@ -150,8 +149,7 @@ class GlobalDomain(_DomainTerm):
     return x
 
   def init(self, rng, tap_dims, num_classes):
-    params = _init_discriminators(rng, lambda _: self.discriminator(), self.taps, tap_dims,
-                                  self.conv)
+    params = _init_discriminators(rng, self.discriminator(), self.taps, tap_dims, self.conv)
     return {'disc': {self.key: params}}, {}
 
   def __call__(self, params, state, inputs):
@@ -255,7 +253,7 @@ class ClusteredDomain(_DomainTerm):
 
   def init(self, rng, tap_dims, num_classes):
     extra = self.num_clusters if self.mode == 'conditioned' else 0
-    params = _init_discriminators(rng, lambda _: self.discriminator(), self.taps,
+    params = _init_discriminators(rng, self.discriminator(), self.taps,
                                   {t: tap_dims[t] + extra for t in self.taps})
     # The centroids are keyed by tap alone: checkpoints name them so.
     state = {tap: jnp.zeros((self.num_clusters, tap_dims[tap]), jnp.float32)
@@ -307,7 +305,7 @@ class Conditional(_DomainTerm):
   metric_prefixes: ClassVar = ('cdan_loss/', 'cdan_acc/')
 
   def init(self, rng, tap_dims, num_classes):
-    params = _init_discriminators(rng, lambda _: self._pixel(), self.taps,
+    params = _init_discriminators(rng, self._pixel(), self.taps,
                                   {t: tap_dims[t] * num_classes for t in self.taps})
     return {'disc': {'cdan': params}}, {}
 
