@@ -39,7 +39,7 @@ class Coral:
   def model_taps(self):
     return set(self.taps)
 
-  def init(self, rng, tap_dims, num_classes):
+  def init(self, next_key, tap_dims, num_classes):
     return {}, {}   # no parameters, no state
 
   def __call__(self, params, state, inputs):

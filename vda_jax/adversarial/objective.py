@@ -121,8 +121,13 @@ class Objective:
     # The package's discriminator groups exist even when empty: checkpoints hold them,
     # and a restore matches trees exactly.
     params, state = {'disc': {group: {} for group in terms_lib.DISC_GROUPS}}, {}
-    for term, term_rng in zip(self.terms, jax.random.split(rng, max(len(self.terms), 1))):
-      term_params, term_state = term.init(term_rng, dims, num_classes)
+    chain = [rng]
+
+    def next_key():
+      chain[0], key = jax.random.split(chain[0])
+      return key
+    for term in self.terms:
+      term_params, term_state = term.init(next_key, dims, num_classes)
       _merge(params, term_params, type(term).__name__)
       _merge(state, term_state, type(term).__name__)
     return params, state

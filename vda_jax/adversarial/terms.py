@@ -5,11 +5,13 @@ A term is registered by name (`@register('name')`) and follows one protocol:
   metric_prefixes          (loss prefix, accuracy prefix) of the metrics it logs;
                            plots and tables find its curves by these
   model_taps() -> set      the network taps it reads
-  init(rng, tap_dims, num_classes) -> (params, state)
+  init(next_key, tap_dims, num_classes) -> (params, state)
                            params: a dict of top-level parameter groups ('disc' is
                            trained by the discriminators' optimizer, any other key by
                            the network's); state: arrays carried between steps that
-                           no gradient trains (k-means centroids)
+                           no gradient trains (k-means centroids); next_key() draws
+                           the next key of the objective's one chain, so a term's
+                           initial values depend only on the terms before it
   __call__(params, state, inputs) -> (weighted loss, metrics, new state)
                            params and state: the whole objective's; inputs: TermInputs
 
@@ -94,15 +96,14 @@ class TermInputs(NamedTuple):
   first_step: jax.Array      # bool: state may be seeded from this batch
 
 
-def _init_discriminators(rng, module, taps, dims, conv=False):
+def _init_discriminators(next_key, module, taps, dims, conv=False):
   """{tap: params} of one `module` per tap; a conv discriminator's kernels do not depend
   on the grid, so any map that survives its strides initialises it."""
   params = {}
   for tap in sorted(taps):
-    rng, r = jax.random.split(rng)
     shape = ((1, 2 ** (module.depth + 1), 2 ** (module.depth + 1), dims[tap]) if conv
              else (1, dims[tap]))
-    params[tap] = module.init(r, jnp.zeros(shape))['params']
+    params[tap] = module.init(next_key(), jnp.zeros(shape))['params']
   return params
 
 
@@ -148,8 +149,8 @@ class GlobalDomain(_DomainTerm):
   def _features(self, tap, x):
     return x
 
-  def init(self, rng, tap_dims, num_classes):
-    params = _init_discriminators(rng, self.discriminator(), self.taps, tap_dims, self.conv)
+  def init(self, next_key, tap_dims, num_classes):
+    params = _init_discriminators(next_key, self.discriminator(), self.taps, tap_dims, self.conv)
     return {'disc': {self.key: params}}, {}
 
   def __call__(self, params, state, inputs):
@@ -198,13 +199,12 @@ class OutputSpace(GlobalDomain):
   def _features(self, tap, x):
     return jax.nn.softmax(x.astype(jnp.float32)) if self.softmax else x
 
-  def init(self, rng, tap_dims, num_classes):
-    head_rng, rng = jax.random.split(rng)
-    params, state = super().init(rng, {**tap_dims, **{t: num_classes for t in OUTPUT_TAPS}},
+  def init(self, next_key, tap_dims, num_classes):
+    params, state = super().init(next_key, {**tap_dims, **{t: num_classes for t in OUTPUT_TAPS}},
                                  num_classes)
     if self.aux_tap:
       params['aux'] = nn.Dense(num_classes).init(
-          head_rng, jnp.zeros((1, tap_dims[self.aux_tap])))['params']
+          next_key(), jnp.zeros((1, tap_dims[self.aux_tap])))['params']
     return params, state
 
   def __call__(self, params, state, inputs):
@@ -251,9 +251,9 @@ class ClusteredDomain(_DomainTerm):
   def discriminator(self):
     return self._pixel(self.num_clusters if self.mode == 'per_cluster' else None)
 
-  def init(self, rng, tap_dims, num_classes):
+  def init(self, next_key, tap_dims, num_classes):
     extra = self.num_clusters if self.mode == 'conditioned' else 0
-    params = _init_discriminators(rng, self.discriminator(), self.taps,
+    params = _init_discriminators(next_key, self.discriminator(), self.taps,
                                   {t: tap_dims[t] + extra for t in self.taps})
     # The centroids are keyed by tap alone: checkpoints name them so.
     state = {tap: jnp.zeros((self.num_clusters, tap_dims[tap]), jnp.float32)
@@ -304,8 +304,8 @@ class Conditional(_DomainTerm):
   """CDAN: a per-position discriminator on features (x) detached softmax predictions."""
   metric_prefixes: ClassVar = ('cdan_loss/', 'cdan_acc/')
 
-  def init(self, rng, tap_dims, num_classes):
-    params = _init_discriminators(rng, self._pixel(), self.taps,
+  def init(self, next_key, tap_dims, num_classes):
+    params = _init_discriminators(next_key, self._pixel(), self.taps,
                                   {t: tap_dims[t] * num_classes for t in self.taps})
     return {'disc': {'cdan': params}}, {}
 
@@ -332,7 +332,7 @@ class Entropy:
   def model_taps(self):
     return set()
 
-  def init(self, rng, tap_dims, num_classes):
+  def init(self, next_key, tap_dims, num_classes):
     return {}, {}
 
   def __call__(self, params, state, inputs):
