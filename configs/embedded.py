@@ -171,6 +171,9 @@ def get_config(arg=None):
       disc_hidden=64,           # pixel: hidden width; conv: width of the first layer (doubles)
       disc_depth=2,             # pixel: hidden layers; conv: stride-2 layers before the output
       output_softmax=True,      # 'logits'/'aux_logits' taps reach discriminators as probabilities
+      # Global and output-space terms: 'minimax' (through the gradient reversal) or
+      # 'nonsaturating' (the network on flipped domain labels; adversarial.terms.GlobalDomain).
+      gan_loss='minimax',
       clustered=dict(
           taps='',
           num_clusters=8,
