@@ -31,6 +31,7 @@ Compare methods (the README's main job):
 import itertools
 
 import ml_collections
+from ml_collections.config_dict import placeholder
 
 from vda_jax.config_arg import parse_arg, set_fields
 
@@ -180,6 +181,11 @@ def get_config(arg=None):
           momentum=0.9,         # EMA of the centroids (mini-batch k-means)
           mode='per_cluster',   # 'per_cluster' discriminator heads, or one 'conditioned' on the id
           normalize=True,       # cluster L2-normalised features (their direction)
+          # Its own weight, GRL maximum and discriminators' lr (None: adversarial.weight,
+          # adversarial.lambda_max, optimizer.disc.lr), so that `paper`'s two terms are
+          # selected apart.
+          weight=placeholder(float), lambda_max=placeholder(float),
+          disc_lr=placeholder(float),
       ),
       cdan_taps='',
       entropy_weight=0.0,

@@ -8,7 +8,7 @@ import jax
 import numpy as np
 import pytest
 
-from conftest import ROOT, tiny_config
+from conftest import COMPILE_FLAGS, ROOT, tiny_config
 from benchmarks.batches import random_batch
 from benchmarks import measure
 
@@ -100,7 +100,7 @@ def test_device_check_script_writes_one_row_per_model(tmp_path):
       cwd=ROOT, capture_output=True, text=True, timeout=900,
       env={**os.environ, 'PYTHON': sys.executable, 'PER_MODEL_S': '300',
            'MODELS': 'cnn2d cnn3d',
-           'XLA_FLAGS': ''})  # one device per process, like an accelerator host
+           'XLA_FLAGS': COMPILE_FLAGS})  # one device per process, like an accelerator host
   assert run.returncode == 0, run.stderr[-2000:]
   rows = out.read_text().strip().splitlines()[2:]
   assert [r.split(' | ')[1] for r in rows] == ['cnn2d', 'cnn3d']

@@ -19,7 +19,7 @@ def test_config_path_finds_packaged_configs_from_anywhere(tmp_path, monkeypatch)
   own.write_text('def get_config(arg=None): ...\n')
   assert commands.config_path('configs/real.py:x=1') == 'configs/real.py:x=1'  # a file wins
   with pytest.raises(FileNotFoundError, match=r'nope.py is not a file, nor a packaged config '
-                                              r'\(known: embedded, pod, real, real_mini\)'):
+                                              r'\(known: confirmatory, embedded, pod, real, real_mini\)'):
     commands.config_path('nope.py')
 
 
@@ -30,12 +30,13 @@ SCRIPTS = tomllib.loads((ROOT / 'pyproject.toml').read_text())['project']['scrip
     ('vda-train', 'Trains one configuration.', ['--config', '--workdir']),
     ('vda-segment', 'Segments a video file', ['--checkpoint', '--input', '--output', '--overlay']),
     ('vda-experiment', 'Trains a grid', ['--workdir', '--methods', '--seeds', '--parallel']),
-    ('vda-select', 'Model selection', ['--workdir', '--methods', '--parallel']),
+    ('vda-select', 'Model selection', ['--workdir', '--methods', '--parallel', '--seed']),
+    ('vda-confirm', 'Runs a pre-registered', ['--plan', '--workdir', '--parallel']),
     ('vda-convert-mit', 'Converts an MiT', ['--input', '--output']),
 ])
 def test_every_program_is_in_commands_and_its_help_lists_its_own_flags(script, first_line,
                                                                         own_flags):
-  assert len(SCRIPTS) == 5
+  assert len(SCRIPTS) == 6
   module, function = SCRIPTS[script].split(':')
   assert module.startswith('vda_jax.commands.'), SCRIPTS[script]
   # The console script's own entry point, as the installed wrapper calls it (one process

@@ -142,17 +142,17 @@ def test_experiment_script_trains_reports_and_then_skips_finished_runs(tmp_path,
       'VDA_TEST_JAX_CACHE', '/tmp/vda_jax_test_xla_cache')}
   run = lambda args: subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=900,
                                     env=env)
-  first = run(command(tmp_path / 'main', 'source_only,adversarial,upper_bound', 2))
+  first = run(command(tmp_path / 'main', 'source_only,adversarial', 2))
   assert first.returncode == 0, first.stderr[-3000:]
   rows = (tmp_path / 'main' / 'results.md').read_text().strip().splitlines()[2:]
-  assert [r.split(' | ')[1] for r in rows] == ['source_only', 'adversarial', 'upper_bound']
+  assert [r.split(' | ')[1] for r in rows] == ['source_only', 'adversarial']
   assert (tmp_path / 'main' / 'curves.png').exists()
-  # The test frames beside each method's masks: 4 rows of frame, truth and 3 methods.
+  # The test frames beside each method's masks: 4 rows of frame, truth and 2 methods.
   from PIL import Image  # pylint: disable=g-import-not-at-top
   assert Image.open(tmp_path / 'main' / 'examples_cnn2d.png').size[0] > 400
-  again = run(command(tmp_path / 'main', 'source_only,adversarial,upper_bound', 2) + ['--noplots'])
+  again = run(command(tmp_path / 'main', 'source_only,adversarial', 2) + ['--noplots'])
   assert again.returncode == 0, again.stderr[-3000:]
-  assert again.stdout.count('(finished)') == 3
+  assert again.stdout.count('(finished)') == 2
   # A run trained beside another logs exactly what it logs alone.
   alone = run(command(tmp_path / 'alone', 'adversarial', 1) + ['--noplots'])
   assert alone.returncode == 0, alone.stderr[-3000:]

@@ -10,11 +10,12 @@ LAYERS = (
     ('data', 'models', 'adversarial'),
     ('eval',),
     ('train.state', 'train.step', 'train.sharding', 'train.distributed', 'train.profiling',
-     'train.metrics_writer', 'train.checkpoint'),
+     'train.metrics_writer', 'train.checkpoint', 'train.environment'),
     ('train.experiment',),
     ('train.loop',),
     ('processes', 'plots', 'analysis', 'segment', 'grid', 'configs'),
     ('report', 'selection'),
+    ('confirmatory',),
     ('commands',),
 )
 

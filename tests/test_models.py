@@ -120,8 +120,10 @@ def test_remat_and_bfloat16_switches(name):
   config.model.update(remat=True)
   remat_model = build_model(config.model, 5)
   grad = lambda m: jax.jit(jax.grad(lambda p: jnp.mean(m.apply({'params': p}, x) ** 2)))(params)
-  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-7),
-               grad(model), grad(remat_model))
+  # Remat recomputes the forward pass, which XLA may fuse differently: float32 sums then
+  # round differently, by a few ulps of each tensor's largest entries.
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(
+      a, b, rtol=1e-4, atol=1e-5 * float(jnp.max(jnp.abs(b)))), grad(model), grad(remat_model))
   config.model.update(remat=False, dtype='bfloat16')
   bf16 = build_model(config.model, 5)
   out = jax.jit(bf16.apply)({'params': params}, x)

@@ -16,7 +16,7 @@ import jax
 import numpy as np
 import pytest
 
-from conftest import ROOT, tiny_config
+from conftest import COMPILE_FLAGS, ROOT, tiny_config
 from vda_jax.train.metrics_writer import read_metrics
 
 pytestmark = pytest.mark.slow  # real subprocesses: several minutes
@@ -27,7 +27,7 @@ STEPS = 40
 
 
 def _spawn(workdir, **env):
-  clean = {k: v for k, v in os.environ.items() if k != 'XLA_FLAGS'}  # one device per process
+  clean = {**os.environ, 'XLA_FLAGS': COMPILE_FLAGS}  # one device per process
   cache = {'JAX_COMPILATION_CACHE_DIR': jax.config.jax_compilation_cache_dir,  # conftest's
            'JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS': '0.5'}
   return subprocess.Popen([sys.executable, str(ROOT / 'tests' / 'run_training.py'), str(workdir)],

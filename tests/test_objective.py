@@ -1,4 +1,6 @@
 """Clustered adversarial loss, k-means, and the UDA baselines' losses by hand."""
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -318,3 +320,26 @@ def test_nonsaturating_loss_trains_the_discriminator_plainly_and_the_network_on_
   assert float(pull(obj) / pull(minimax)) == pytest.approx(np.exp(8.0), rel=1e-3)
   with pytest.raises(ValueError, match="gan_loss='gan'"):
     terms.GlobalDomain({'f': 1.0}, gan_loss='gan')
+
+
+def test_paper_s_clustered_term_takes_its_own_weight_and_reversal_maximum():
+  adv = _adversarial_config(taps='stage4', weight=0.1, lambda_max=1.0)
+  adv.clustered.taps = 'stem'
+  glob, clus = Objective.from_config(adv, 10).terms
+  assert (glob.taps, clus.taps, clus.lambda_max) == ({'stage4': 0.1}, {'stem': 0.1}, None)
+  adv.clustered.weight, adv.clustered.lambda_max = 0.3, 0.25
+  glob, clus = Objective.from_config(adv, 10).terms
+  assert (glob.taps, clus.taps, clus.lambda_max) == ({'stage4': 0.1}, {'stem': 0.3}, 0.25)
+  assert glob.lambda_max is None
+  # A term's own maximum rescales the shared schedule: its reversed gradient is
+  # own / shared (0.25 / 2.0) times what the shared maximum gives, whatever the step.
+  rng = np.random.default_rng(3)
+  fi, fv = (jnp.asarray(rng.normal(size=s), jnp.float32) for s in [(3, 2), (4, 2)])
+  term = terms.GlobalDomain({'f': 1.0}, depth=0)
+  params, _ = Objective((term,)).init(jax.random.key(0), _shapes(f=(1, 2)), 2)
+  grad = lambda t: jax.grad(lambda fi: _run(Objective((t,), lambda_max=2.0), params, {},
+                                            {'f': fi}, {'f': fv}, lam=0.6)[0])(fi)
+  np.testing.assert_allclose(grad(dataclasses.replace(term, lambda_max=0.25)),
+                             0.125 * grad(term), rtol=1e-6)
+  with pytest.raises(ValueError, match='lambda_max=0 while a term sets its own'):
+    Objective((clus,), lambda_max=0.0)

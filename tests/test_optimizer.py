@@ -56,3 +56,22 @@ def test_the_networks_clip_ignores_discriminator_gradients():
   # ... and the discriminators are not clipped by default: step = lr * g / (|g| + eps).
   np.testing.assert_allclose(b['disc']['global']['stem']['w'], 1 - 0.1 * 1e4 / (1e4 + 10.0),
                              rtol=1e-5)
+
+
+def test_a_discriminator_group_with_its_own_lr_gets_it_and_only_it():
+  params = {**_params(), 'disc': {'global': {'stem': {'w': jnp.ones((4,))}},
+                                  'clustered': {'stem': {'w': jnp.ones((2,))}}}}
+  assert param_groups(params, own_lr=('clustered',))['disc'] == {
+      'global': {'stem': {'w': 'disc'}}, 'clustered': {'stem': {'w': 'disc/clustered'}}}
+  grads = jax.tree.map(jnp.ones_like, params)
+  tx = make_optimizer(_config(lr=0.0, disc_lr=0.5), 10, {'clustered': 0.125})
+  updates, _ = tx.update(grads, tx.init(params), params)
+  p = optax.apply_updates(params, updates)
+  np.testing.assert_allclose(p['disc']['global']['stem']['w'], 0.5, rtol=1e-5)
+  np.testing.assert_allclose(p['disc']['clustered']['stem']['w'], 0.875, rtol=1e-5)
+  np.testing.assert_allclose(p['model']['w'], 1.0)
+  # None (the config's placeholder left unset): the shared discriminator lr, and the
+  # optimizer state of runs saved before the field existed.
+  plain = make_optimizer(_config(lr=0.0, disc_lr=0.5), 10, {'clustered': None})
+  assert (jax.tree.structure(plain.init(params))
+          == jax.tree.structure(make_optimizer(_config(lr=0.0, disc_lr=0.5), 10).init(params)))

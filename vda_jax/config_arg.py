@@ -55,7 +55,10 @@ def apply_overrides(config, overrides):
       if part != leaf:
         parent = parent[part]
     old = parent[leaf]
-    if isinstance(old, bool):
+    if old is None:   # a placeholder: typed by its reference ('none' unsets it)
+      kind = parent.get_ref(leaf).get_type()
+      parent[leaf] = None if value.lower() == 'none' else kind(value)
+    elif isinstance(old, bool):
       parent[leaf] = value.lower() in ('1', 'true', 'yes')
     elif isinstance(old, tuple):
       parent[leaf] = tuple(type(old[0])(v) for v in value.strip('()[]').split(',') if v.strip())

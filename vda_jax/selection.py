@@ -108,26 +108,27 @@ def rank_agreement(oracle, dev_risks):
   return float(stats.spearmanr(oracle, -np.asarray(dev_risks)).statistic)
 
 
-def candidate_configs(config_path, models, methods, arg='', overrides=()):
+def candidate_configs(config_path, models, methods, arg='', overrides=(), seed=0):
   """{(model, method, index): (fields, config)}: every candidate of every method's
-  `search_space` in the config file, scored on the val splits (test stays unread)."""
+  `search_space` in the config file, trained with `seed` and scored on the val splits
+  (test stays unread)."""
   module = load_config_module(config_path)
   out = {}
   for model in models:
     for method in methods:
       for i, fields in enumerate(module.search_space(method, model)):
-        config = grid.config_for(module, model, method, 0, arg, fields, overrides)
+        config = grid.config_for(module, model, method, seed, arg, fields, overrides)
         config.eval.split, config.eval.final_split = 'val', ''
         out[(model, method, i)] = (fields, config)
   return out
 
 
 def run_selection(config_path, workdir, models, methods, arg='', overrides=(), train_fn=None,
-                  parallel=1):
-  """Trains every candidate (skipping finished ones; `parallel` as in grid.train_all),
-  scores it with the oracle (its final eval on videos/val) and with DEV; returns one
-  row per candidate."""
-  candidates = candidate_configs(config_path, models, methods, arg, overrides)
+                  parallel=1, seed=0):
+  """Trains every candidate with `seed` (skipping finished ones; `parallel` as in
+  grid.train_all), scores it with the oracle (its final eval on videos/val) and with
+  DEV; returns one row per candidate."""
+  candidates = candidate_configs(config_path, models, methods, arg, overrides, seed)
   jobs = {key: (config, os.path.join(workdir, key[0], key[1], f'c{key[2]}'))
           for key, (_, config) in candidates.items()}
   trained = grid.train_all(jobs, train_fn, parallel)

@@ -5,7 +5,7 @@ config's fields, plus any term named in `config.adversarial.terms`
 ({name: {type: registered term, taps: 'tap[:weight],...', other fields}}, the
 way a fork adds its own). The Objective only combines them: their params and
 state side by side, their weighted losses summed, one gradient reversal
-coefficient for all.
+schedule for all (a term with its own `lambda_max` gets the schedule rescaled to it).
 """
 import dataclasses
 
@@ -38,7 +38,8 @@ def package_terms(adv: ml_collections.ConfigDict) -> list:
   global_taps = parse_taps(adv.taps, w)
   features = {t: v for t, v in global_taps.items() if t not in terms_lib.OUTPUT_TAPS}
   outputs = {t: v for t, v in global_taps.items() if t in terms_lib.OUTPUT_TAPS}
-  clustered = parse_taps(c.taps, w, 'config.adversarial.clustered.taps')
+  clustered = parse_taps(c.taps, w if c.get('weight') is None else c.weight,
+                         'config.adversarial.clustered.taps')
   cdan = parse_taps(adv.cdan_taps, w, 'config.adversarial.cdan_taps')
   for field, taps in (('clustered.taps', clustered), ('cdan_taps', cdan)):
     if terms_lib.AUX in taps:
@@ -58,7 +59,7 @@ def package_terms(adv: ml_collections.ConfigDict) -> list:
   if clustered:
     terms.append(terms_lib.ClusteredDomain(
         clustered, num_clusters=c.num_clusters, momentum=c.momentum, mode=c.mode,
-        normalize=c.normalize, **disc))
+        normalize=c.normalize, lambda_max=c.get('lambda_max'), **disc))
   if cdan:
     terms.append(terms_lib.Conditional(cdan, **disc))
   if adv.entropy_weight:
@@ -93,6 +94,9 @@ class Objective:
     if self.lambda_schedule not in LAMBDA_SCHEDULES:
       raise ValueError(f'config.adversarial.lambda_schedule={self.lambda_schedule!r}; expected '
                        f'one of {LAMBDA_SCHEDULES}')
+    if not self.lambda_max and any(_own_lambda(t) is not None for t in self.terms):
+      raise ValueError('config.adversarial.lambda_max=0 while a term sets its own lambda_max: '
+                       'a term\'s maximum rescales the shared schedule, which is then zero')
 
   @classmethod
   def from_config(cls, adv: ml_collections.ConfigDict, total_steps: int) -> 'Objective':
@@ -136,11 +140,19 @@ class Objective:
     """(weighted sum of the terms, their metrics, the updated state)."""
     total, metrics, new_state = 0.0, {}, dict(state)
     for term in self.terms:
-      loss, term_metrics, term_state = term(params, state, inputs)
+      own = _own_lambda(term)
+      term_inputs = inputs if own is None else inputs._replace(
+          lam=inputs.lam * (own / self.lambda_max))
+      loss, term_metrics, term_state = term(params, state, term_inputs)
       total += loss
       metrics.update(term_metrics)
       new_state.update(term_state)
     return total, metrics, new_state
+
+
+def _own_lambda(term) -> float | None:
+  """A term's own gradient reversal maximum (a `lambda_max` field), if it sets one."""
+  return getattr(term, 'lambda_max', None)
 
 
 def _merge(into: dict, part: dict, owner: str):

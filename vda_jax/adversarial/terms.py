@@ -109,10 +109,12 @@ def _init_discriminators(next_key, module, taps, dims, conv=False):
 
 @dataclasses.dataclass(frozen=True)
 class _DomainTerm:
-  """Shared by the discriminator terms: taps {name: weight} and the discriminator's size."""
+  """Shared by the discriminator terms: taps {name: weight}, the discriminator's size, and
+  the term's own gradient reversal maximum (None: the objective's lambda_max)."""
   taps: dict
   hidden: int = 64
   depth: int = 2
+  lambda_max: float | None = None
 
   def model_taps(self):
     return set(self.taps)

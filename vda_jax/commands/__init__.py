@@ -4,6 +4,7 @@
   vda-segment      vda_jax.commands.segment       segment a video with a trained run
   vda-experiment   vda_jax.commands.experiment    a grid of runs and its report
   vda-select       vda_jax.commands.select        model selection (oracle and DEV)
+  vda-confirm      vda_jax.commands.confirm       a pre-registered confirmatory plan
   vda-convert-mit  vda_jax.commands.convert_mit   MiT weights (.pth/.safetensors) -> .npz
 
 `--config=` takes a config file's path, or the name of a packaged one

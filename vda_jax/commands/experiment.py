@@ -1,7 +1,7 @@
 r"""Trains a grid (models x methods x seeds) on one config; writes the results table,
 the gap analysis, the domain probe and plots.
 
-The small SegFormer grid of docs/results.md (about 30 minutes on a 2-core CPU):
+A small SegFormer grid (about 30 minutes on a 2-core CPU):
   vda-experiment --workdir=runs/grid --models=segformer \
       --methods=source_only,adversarial,clustered,upper_bound --seeds=0,1,2 \
       --set train.steps=300 --analysis

@@ -1,7 +1,8 @@
 r"""Model selection: trains every candidate of each method's search space (config
-file's `search_space`) with seed 0, scores it on the held-out val splits only,
-and picks one per method by the oracle (labeled videos/val) and by Deep Embedded
-Validation (no video labels); reports how well DEV ranks the candidates
+file's `search_space`) with one seed (--seed; keep it apart from a verdict's
+seeds), scores it on the held-out val splits only, and picks one per method by
+the oracle (labeled videos/val) and by Deep Embedded Validation (no video
+labels); reports how well DEV ranks the candidates
 (Spearman's rho against the oracle). Test splits are never read.
 
   vda-select --workdir=runs/select_photometric --arg=preset=photometric \
@@ -20,6 +21,7 @@ flags.DEFINE_string('workdir', 'runs/select', 'One sub-directory per candidate g
 flags.DEFINE_list('models', [], "Values of the model= config arg (default: the config's own).")
 flags.DEFINE_list('methods', ['adversarial', 'clustered', 'paper'], 'Methods to select for.')
 flags.DEFINE_string('arg', '', "Extra config args, e.g. 'preset=photometric'.")
+flags.DEFINE_integer('seed', 0, 'The seed every candidate trains with.')
 commands.define_parallel_flag()
 flags.DEFINE_multi_string('set', [], 'Override applied to every candidate.')
 
@@ -31,7 +33,7 @@ def main(argv):
   f = flags.FLAGS
   config = commands.config_path(f.config)
   rows = selection.run_selection(config, f.workdir, f.models or grid.default_models(config, f.arg),
-                                 f.methods, f.arg, f.set, parallel=f.parallel)
+                                 f.methods, f.arg, f.set, parallel=f.parallel, seed=f.seed)
   print(selection.write_selection(rows, f.workdir))
   print(f'(written to {f.workdir}/selection.json and selection.md)')
 

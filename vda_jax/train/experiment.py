@@ -63,7 +63,8 @@ class Experiment:
     input_shape = (1, config.input.clip_len, s, s, 3) if model.temporal else (1, s, s, 3)
     objective = Objective.from_config(config.adversarial, config.train.steps)
     tap_shapes = check_taps(model, input_shape, objective.model_taps())
-    tx = make_optimizer(config.optimizer, config.train.steps)
+    tx = make_optimizer(config.optimizer, config.train.steps,
+                        {'clustered': config.adversarial.clustered.get('disc_lr')})
     init = functools.partial(init_train_state, model=model, objective=objective, tx=tx,
                              input_shape=input_shape, tap_shapes=tap_shapes,
                              num_classes=len(class_names))

@@ -14,7 +14,7 @@ import tqdm
 
 from vda_jax import preemption
 from vda_jax.data import datasets
-from vda_jax.train import checkpoint, profiling
+from vda_jax.train import checkpoint, environment, profiling
 from vda_jax.train import sharding as shd
 from vda_jax.train.experiment import Experiment, train_iterator
 from vda_jax.train.metrics_writer import MetricWriter, final_eval
@@ -55,6 +55,7 @@ def _train_and_evaluate(config, workdir, devices, preempted):
     return {'preempted_at_step': None}
   checkpoint.check_same_config(config, workdir)
   checkpoint.save_config(config, workdir)
+  environment.record(workdir)
   manager = checkpoint.manager(workdir, config.train.keep_checkpoints)
   state = checkpoint.restore_latest(manager, exp.init_state())
   if int(state.step):

@@ -1,4 +1,5 @@
 """TrainState: everything a step reads and writes, as one pytree."""
+import functools
 from typing import Any
 
 import flax.linen as nn
@@ -29,14 +30,20 @@ def _adamw(lr, total_steps, *, warmup_steps, final_lr_fraction, b1, b2, eps, wei
   return optax.chain(optax.clip_by_global_norm(grad_clip), adamw) if grad_clip > 0 else adamw
 
 
-def param_groups(params: dict) -> dict:
-  """'disc' for the discriminators' leaves, 'network' for the rest (the model, aux head)."""
-  return {k: jax.tree.map(lambda _, k=k: 'disc' if k == 'disc' else 'network', v)
+def param_groups(params: dict, own_lr: tuple = ()) -> dict:
+  """'disc' for the discriminators' leaves, 'network' for the rest (the model, aux head);
+  'disc/GROUP' for params['disc'][GROUP] when GROUP is in `own_lr` (its own lr)."""
+  def label(key, group=None):
+    if key != 'disc':
+      return 'network'
+    return f'disc/{group}' if group in own_lr else 'disc'
+  return {k: ({g: jax.tree.map(lambda _, g=g: label(k, g), sub) for g, sub in v.items()}
+              if k == 'disc' else jax.tree.map(lambda _, k=k: label(k), v))
           for k, v in params.items()}
 
 
-def make_optimizer(opt_config: ml_collections.ConfigDict,
-                   total_steps: int) -> optax.GradientTransformation:
+def make_optimizer(opt_config: ml_collections.ConfigDict, total_steps: int,
+                   disc_lr_by_group: dict | None = None) -> optax.GradientTransformation:
   """Two AdamWs, one per `param_groups` group, on the same warm-up + cosine shape.
 
   The network uses opt_config (lr, b1, b2, weight decay, and a clip by global
@@ -45,16 +52,19 @@ def make_optimizer(opt_config: ml_collections.ConfigDict,
   AdaptSegNet and ADVENT train theirs. Adam is invariant to a loss's scale, so
   a domain term's weight sets how hard the reversed gradient pushes the
   network against its supervised gradient, never how fast the discriminator
-  learns: that is opt_config.disc.lr.
+  learns: that is opt_config.disc.lr, or `disc_lr_by_group` {group: lr} for the
+  discriminator groups (params['disc'][group]) given their own.
   """
   o, d = opt_config, opt_config.disc
+  own = {g: lr for g, lr in (disc_lr_by_group or {}).items() if lr is not None}
   shared = dict(warmup_steps=o.warmup_steps, final_lr_fraction=o.final_lr_fraction, eps=o.eps)
+  disc = lambda lr: _adamw(lr, total_steps, b1=d.b1, b2=d.b2, weight_decay=d.weight_decay,
+                           grad_clip=d.grad_clip, **shared)
   return optax.multi_transform(
       {'network': _adamw(o.lr, total_steps, b1=o.b1, b2=o.b2, weight_decay=o.weight_decay,
                          grad_clip=o.grad_clip, **shared),
-       'disc': _adamw(d.lr, total_steps, b1=d.b1, b2=d.b2, weight_decay=d.weight_decay,
-                      grad_clip=d.grad_clip, **shared)},
-      param_groups)
+       'disc': disc(d.lr), **{f'disc/{g}': disc(lr) for g, lr in own.items()}},
+      functools.partial(param_groups, own_lr=tuple(own)))
 
 
 def init_train_state(rng: jax.Array, model: nn.Module, objective: Objective,

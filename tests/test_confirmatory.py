@@ -1,0 +1,93 @@
+"""The confirmatory plan: its power analysis, its checks, its tests and Holm, and the
+one-host-type rule, against independent values."""
+import json
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from conftest import ROOT
+from vda_jax import confirmatory
+from vda_jax.train import environment
+
+PLAN = str(ROOT / 'configs' / 'confirmatory.py')
+
+
+def test_power_matches_g_power_for_the_paired_t_test():
+  # G*Power 3.1, "means: difference between two dependent means", two-tailed, alpha
+  # 0.05, effect size dz 0.5: total sample size 34 for power 0.80 (actual 0.8078).
+  assert confirmatory.paired_t_power(0.5, 1.0, 34) == pytest.approx(0.8078, abs=5e-4)
+  assert confirmatory.seeds_for_power(0.5, 1.0) == 34
+  assert confirmatory.seeds_for_power(0.05, 1.0, most=50) == 51   # none reach it
+  # Far in the tails scipy's noncentral t is not finite; the power still is.
+  assert confirmatory.paired_t_power(0.19, 0.038, 4) == pytest.approx(1.0, abs=1e-3)
+
+
+def test_the_plan_keeps_selection_off_the_verdict_seeds_and_tunes_both_methods_alike():
+  plan = confirmatory.load_plan(PLAN)
+  assert plan.SELECTION_SEED not in plan.VERDICT_SEEDS
+  assert plan.search_space('adversarial', 'segformer') == plan.search_space('clustered',
+                                                                            'segformer')
+  assert len(plan.search_space('clustered', 'segformer')) == 4
+  assert plan.search_space('source_only', 'segformer') == [{}]
+  assert confirmatory.arms(plan) == {('segformer', 'photometric'):
+                                     ['source_only', 'adversarial', 'clustered']}
+  # Every run scores test once, after its last step.
+  config = plan.get_config('model=segformer,method=clustered,preset=photometric')
+  assert (config.eval.split, config.eval.final_split) == ('val', 'test')
+
+
+def test_a_plan_whose_selection_seed_is_a_verdict_seed_is_refused(tmp_path):
+  text = (ROOT / 'configs' / 'confirmatory.py').read_text().replace(
+      'SELECTION_SEED = 100', 'SELECTION_SEED = 3')
+  (tmp_path / 'plan.py').write_text(text.replace("os.path.dirname(__file__), 'embedded.py'",
+                                                 f"'{ROOT / 'configs'}', 'embedded.py'"))
+  with pytest.raises(ValueError, match='SELECTION_SEED 3 is also a verdict seed'):
+    confirmatory.load_plan(str(tmp_path / 'plan.py'))
+
+
+class _Plan:
+  HYPOTHESES = ({'id': 'H1', 'model': 'm', 'preset': 'p', 'method': 'a', 'baseline': 's'},
+                {'id': 'H2', 'model': 'm', 'preset': 'p', 'method': 'c', 'baseline': 'a'})
+  METRIC = 'video/mIoU'
+  VERDICT_SEEDS = (0, 1, 2, 3)
+
+
+def test_hypothesis_tests_by_hand_with_holm_over_the_family():
+  s = [0.30, 0.32, 0.28, 0.31]
+  a = [0.40, 0.45, 0.37, 0.42]
+  c = [0.41, 0.44, 0.40, 0.42]
+  results = {('m', 'p', m, i): {'video/mIoU': v[i]} for m, v in (('s', s), ('a', a), ('c', c))
+             for i in range(4)}
+  h1, h2 = confirmatory.hypothesis_tests(_Plan, results)
+  d1 = np.subtract(a, s)
+  assert h1['diff'] == pytest.approx(d1.mean())
+  t = d1.mean() / (d1.std(ddof=1) / 2)
+  assert h1['p'] == pytest.approx(2 * stats.t.sf(abs(t), 3))
+  assert h1['ci_lo'] == pytest.approx(d1.mean() - stats.t.ppf(0.975, 3) * d1.std(ddof=1) / 2)
+  # Holm over two: the smaller p doubled, the larger kept (never below the first).
+  small, large = sorted([h1, h2], key=lambda r: r['p'])
+  assert small['p_holm'] == pytest.approx(min(1, 2 * small['p']))
+  assert large['p_holm'] == pytest.approx(max(large['p'], small['p_holm']))
+  del results[('m', 'p', 'c', 2)]
+  with pytest.raises(ValueError, match=r'H2: seeds \[2\] have not run'):
+    confirmatory.hypothesis_tests(_Plan, results)
+
+
+def test_runs_on_two_host_types_are_refused(tmp_path, monkeypatch):
+  runs = {k: tmp_path / k for k in ('a', 'b')}
+  for path in runs.values():
+    path.mkdir()
+    environment.record(path)
+  (host,) = environment.run_host_types(runs['a'])
+  assert confirmatory.host_type(runs) == host
+  assert host.endswith(f"jax {json.loads((runs['a'] / 'environment.json').read_text())['starts'][0]['packages']['jax']}")
+  # A resumed run lists every start; one on another host type makes the family mixed.
+  monkeypatch.setattr(environment, '_cpu_isa', lambda: 'avx512f-elsewhere')
+  environment.record(runs['b'])
+  assert len(json.loads((runs['b'] / 'environment.json').read_text())['starts']) == 2
+  with pytest.raises(ValueError, match='span 2 host types'):
+    confirmatory.host_type(runs)
+  (tmp_path / 'c').mkdir()
+  with pytest.raises(ValueError, match='unrecorded: 1 run'):
+    confirmatory.host_type({'a': runs['a'], 'c': tmp_path / 'c'})

@@ -1,0 +1,156 @@
+"""A pre-registered confirmatory plan (a config file such as configs/confirmatory.py) run
+as written: one selection per (model, preset) on a seed no verdict uses, the verdict
+runs at the selector's picks, and one paired test per hypothesis, Holm-adjusted
+over the whole family.
+
+The plan file holds `get_config(arg)` and `search_space(method, model)` (as any
+config file), plus HYPOTHESES ({id, model, preset, method, baseline} each),
+METRIC (a test-split score), SELECTOR ('oracle' or 'dev'), SELECTION_SEED and
+VERDICT_SEEDS. Every verdict run of the family must share one host type
+(train.environment): pairs across host types or JAX versions are refused.
+"""
+import json
+import os
+
+import numpy as np
+from scipy import stats
+
+from vda_jax import grid, report, selection
+from vda_jax.config_arg import load_config_module
+from vda_jax.train import environment
+
+
+def paired_t_power(effect: float, sd: float, n: int, alpha: float = 0.05) -> float:
+  """Power of the two-sided paired t-test at level `alpha` with n pairs, when the
+  per-seed differences have mean `effect` and standard deviation `sd`."""
+  df, nc = n - 1, effect / sd * np.sqrt(n)
+  t = stats.t.ppf(1 - alpha / 2, df)
+  # P(T < -t | nc) as P(T > t | -nc): scipy's cdf far in the lower tail returns NaN.
+  return float(stats.nct.sf(t, df, nc) + stats.nct.sf(t, df, -nc))
+
+
+def seeds_for_power(effect: float, sd: float, power: float = 0.8, alpha: float = 0.05,
+                    most: int = 1000) -> int:
+  """The fewest pairs (seeds) giving the paired t-test `power`; `most` + 1 if none do."""
+  return next((n for n in range(2, most + 1) if paired_t_power(effect, sd, n, alpha) >= power),
+              most + 1)
+
+
+def load_plan(path):
+  """The plan module, checked: no verdict seed is the selection seed, ids are unique."""
+  plan = load_config_module(path)
+  for field in ('HYPOTHESES', 'METRIC', 'SELECTOR', 'SELECTION_SEED', 'VERDICT_SEEDS'):
+    if not hasattr(plan, field):
+      raise ValueError(f'{path}: no {field}; a confirmatory plan defines HYPOTHESES, METRIC, '
+                       'SELECTOR, SELECTION_SEED and VERDICT_SEEDS')
+  if plan.SELECTION_SEED in plan.VERDICT_SEEDS:
+    raise ValueError(f'{path}: SELECTION_SEED {plan.SELECTION_SEED} is also a verdict seed')
+  ids = [h['id'] for h in plan.HYPOTHESES]
+  if len(set(ids)) != len(ids):
+    raise ValueError(f'{path}: hypothesis ids repeat: {ids}')
+  return plan
+
+
+def arms(plan) -> dict:
+  """{(model, preset): [methods]} the hypotheses compare, in their order."""
+  out = {}
+  for h in plan.HYPOTHESES:
+    methods = out.setdefault((h['model'], h['preset']), [])
+    for m in (h['baseline'], h['method']):
+      if m not in methods:
+        methods.append(m)
+  return out
+
+
+def workdirs(workdir, model, preset) -> tuple[str, str]:
+  """(selection workdir, verdict workdir) of one (model, preset)."""
+  return tuple(os.path.join(workdir, f'{stage}_{model}_{preset}') for stage in ('select', 'verdict'))
+
+
+def run(plan_path, workdir, parallel=1, train_fn=None):
+  """Selection, then the verdict runs, for every (model, preset) of the plan; returns
+  ({(model, preset, method, seed): final results}, {(model, preset, method, seed): run dir},
+  {(model, preset): {method: picked fields}})."""
+  plan = load_plan(plan_path)
+  module = load_config_module(plan_path)
+  results, dirs, picks = {}, {}, {}
+  for (model, preset), methods in arms(plan).items():
+    select_dir, verdict_dir = workdirs(workdir, model, preset)
+    arg = f'preset={preset}'
+    tuned = [m for m in methods if module.search_space(m, model) != [{}]]
+    if tuned:
+      os.makedirs(select_dir, exist_ok=True)
+      rows = selection.run_selection(plan_path, select_dir, [model], tuned, arg,
+                                     train_fn=train_fn, parallel=parallel,
+                                     seed=plan.SELECTION_SEED)
+      selection.write_selection(rows, select_dir)
+      chosen, _ = selection.choose(rows)
+      picks[(model, preset)] = {m: chosen[f'{model}/{m}'][plan.SELECTOR] for m in tuned}
+    selected = {(model, m): f for m, f in picks.get((model, preset), {}).items()}
+    grid_results = grid.run_grid(plan_path, verdict_dir, [model], methods,
+                                 list(plan.VERDICT_SEEDS), arg=arg, selected=selected,
+                                 parallel=parallel, train_fn=train_fn)
+    for (_, method, seed), r in grid_results.items():
+      results[(model, preset, method, seed)] = r
+      dirs[(model, preset, method, seed)] = grid.run_dir(verdict_dir, model, method, seed)
+  return results, dirs, picks
+
+
+def host_type(dirs: dict) -> str:
+  """The one host type every run ran on; ValueError naming the runs that differ."""
+  by_host = {}
+  for key, path in dirs.items():
+    types = environment.run_host_types(path) or {'unrecorded'}
+    for t in types:
+      by_host.setdefault(t, []).append(path)
+  if len(by_host) != 1:
+    detail = '; '.join(f'{t}: {len(p)} run(s), e.g. {p[0]}' for t, p in sorted(by_host.items()))
+    raise ValueError(f'the verdict runs span {len(by_host)} host types ({detail}); a '
+                     'confirmatory family pairs runs of one host type and JAX version only')
+  return next(iter(by_host))
+
+
+def hypothesis_tests(plan, results) -> list[dict]:
+  """One row per hypothesis: the mean per-seed difference of plan.METRIC (method -
+  baseline, paired by seed), its 95% t-interval, the two-sided paired t-test's p and
+  Holm's adjustment over the family. Every verdict seed must have both runs."""
+  rows = []
+  for h in plan.HYPOTHESES:
+    score = lambda method, s: results[(h['model'], h['preset'], method, s)][plan.METRIC]
+    missing = [s for s in plan.VERDICT_SEEDS for m in (h['method'], h['baseline'])
+               if (h['model'], h['preset'], m, s) not in results]
+    if missing:
+      raise ValueError(f"{h['id']}: seeds {sorted(set(missing))} have not run")
+    a = np.array([score(h['method'], s) for s in plan.VERDICT_SEEDS])
+    b = np.array([score(h['baseline'], s) for s in plan.VERDICT_SEEDS])
+    diff, half, sd = report.mean_ci(a - b)
+    rows.append({**h, 'metric': plan.METRIC, 'seeds': len(a), 'diff': diff, 'sd': sd,
+                 'ci_lo': diff - half, 'ci_hi': diff + half,
+                 'p': float(stats.ttest_rel(a, b).pvalue) if np.any(a != b) else 1.0})
+  for r, p in zip(rows, report.holm([r['p'] for r in rows])):
+    r['p_holm'] = p
+  return rows
+
+
+def table(rows, selector, host) -> str:
+  """The confirmatory table (Markdown): one line per hypothesis."""
+  lines = ['| hypothesis | model | preset | comparison | metric | effect (95% CI) | raw p | '
+           'Holm p | seeds | selector |', '|---|---|---|---|---|---|---|---|---|---|']
+  for r in rows:
+    lines.append(f"| {r['id']} | {r['model']} | {r['preset']} | {r['method']} − "
+                 f"{r['baseline']} | {r['metric']} | {r['diff']:+.3f} ({r['ci_lo']:+.3f}, "
+                 f"{r['ci_hi']:+.3f}) | {r['p']:.3g} | {r['p_holm']:.3g} | {r['seeds']} | "
+                 f'{selector} |')
+  lines += ['', f'Hardware: {host}.']
+  return '\n'.join(lines)
+
+
+def write(rows, picks, selector, host, workdir) -> str:
+  """confirmatory.json and confirmatory.md in workdir; returns the Markdown."""
+  text = table(rows, selector, host)
+  with open(os.path.join(workdir, 'confirmatory.json'), 'w') as f:
+    json.dump({'hypotheses': rows, 'host': host, 'selector': selector,
+               'picks': {f'{m}/{p}': v for (m, p), v in picks.items()}}, f, indent=1)
+  with open(os.path.join(workdir, 'confirmatory.md'), 'w') as f:
+    f.write(text + '\n')
+  return text
