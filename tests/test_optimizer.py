@@ -5,6 +5,8 @@ import ml_collections
 import numpy as np
 import optax
 
+from conftest import tiny_config
+from vda_jax.train.experiment import Experiment
 from vda_jax.train.state import make_optimizer, param_groups
 
 
@@ -75,3 +77,12 @@ def test_a_discriminator_group_with_its_own_lr_gets_it_and_only_it():
   plain = make_optimizer(_config(lr=0.0, disc_lr=0.5), 10, {'clustered': None})
   assert (jax.tree.structure(plain.init(params))
           == jax.tree.structure(make_optimizer(_config(lr=0.0, disc_lr=0.5), 10).init(params)))
+
+
+def test_the_clustered_discriminators_own_lr_reaches_the_run_s_optimizer():
+  config = tiny_config('paper')
+  state = lambda: jax.eval_shape(Experiment.from_config(config, jax.devices()[:1]).init,
+                                 jax.random.key(0))
+  assert set(state().opt_state.inner_states) == {'network', 'disc'}
+  config.adversarial.clustered.disc_lr = 2e-3
+  assert set(state().opt_state.inner_states) == {'network', 'disc', 'disc/clustered'}

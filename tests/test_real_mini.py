@@ -46,7 +46,7 @@ def test_the_split_rule_covers_every_sequence_of_the_real_folder():
 @needs_real_mini
 def test_real_mini_builds_and_a_short_grid_trains_scores_and_draws(tmp_path):
   data_dir = str(tmp_path / 'tfds')
-  overrides = [f'data.data_dir={data_dir}', 'train.steps=4', 'train.eval_every=2',
+  overrides = [f'data.data_dir={data_dir}', 'train.steps=4', 'train.eval_every=4',
                'train.checkpoint_every=4', 'train.compile_cache_dir=', 'mesh.data=1']
   arg = f'root={REAL_MINI}'
   config = load_config_module(CONFIG).get_config(arg)

@@ -44,7 +44,6 @@ from vda_jax.adversarial.losses import (clustered_domain_loss, conditional_featu
 
 AUX = 'aux_logits'          # the auxiliary classifier's output (OutputSpace makes it)
 OUTPUT_TAPS = ('logits', AUX)
-DISC_GROUPS = ('global', 'clustered', 'cdan')   # params['disc'][group][tap] of the package's terms
 
 TERMS: dict[str, type] = {}
 
@@ -241,6 +240,7 @@ class ClusteredDomain(_DomainTerm):
   mode: str = 'per_cluster'
   normalize: bool = True
   metric_prefixes: ClassVar = ('clustered_loss/', 'clustered_acc/')
+  key: ClassVar = 'clustered'   # params['disc'][key][tap]
 
   def __post_init__(self):
     if self.mode not in ('per_cluster', 'conditioned'):
@@ -260,13 +260,13 @@ class ClusteredDomain(_DomainTerm):
     # The centroids are keyed by tap alone: checkpoints name them so.
     state = {tap: jnp.zeros((self.num_clusters, tap_dims[tap]), jnp.float32)
              for tap in sorted(self.taps)}
-    return {'disc': {'clustered': params}}, state
+    return {'disc': {self.key: params}}, state
 
   def __call__(self, params, state, inputs):
     total, metrics, new_state = 0.0, {}, {}
     for tap, w in self.taps.items():
       disc = lambda x, tap=tap: self.discriminator().apply(
-          {'params': params['disc']['clustered'][tap]}, grad_reverse(x, inputs.lam))
+          {'params': params['disc'][self.key][tap]}, grad_reverse(x, inputs.lam))
       loss, acc, new_state[tap], occ = self._one_tap(
           state[tap], inputs.image_taps[tap], inputs.video_taps[tap], inputs.first_step, disc)
       total += w * loss
@@ -305,17 +305,18 @@ class ClusteredDomain(_DomainTerm):
 class Conditional(_DomainTerm):
   """CDAN: a per-position discriminator on features (x) detached softmax predictions."""
   metric_prefixes: ClassVar = ('cdan_loss/', 'cdan_acc/')
+  key: ClassVar = 'cdan'   # params['disc'][key][tap]
 
   def init(self, next_key, tap_dims, num_classes):
     params = _init_discriminators(next_key, self._pixel(), self.taps,
                                   {t: tap_dims[t] * num_classes for t in self.taps})
-    return {'disc': {'cdan': params}}, {}
+    return {'disc': {self.key: params}}, {}
 
   def __call__(self, params, state, inputs):
     total, metrics = 0.0, {}
     for tap, w in self.taps.items():
       disc = lambda x, tap=tap: self._pixel().apply(
-          {'params': params['disc']['cdan'][tap]}, grad_reverse(x, inputs.lam))
+          {'params': params['disc'][self.key][tap]}, grad_reverse(x, inputs.lam))
       loss, acc = domain_loss(
           disc(conditional_features(inputs.image_taps[tap], inputs.image_logits)),
           disc(conditional_features(inputs.video_taps[tap], inputs.video_logits)))
@@ -340,3 +341,7 @@ class Entropy:
   def __call__(self, params, state, inputs):
     ent = entropy_loss(inputs.video_logits)
     return self.weight * ent, {'entropy_loss': ent}, {}
+
+
+# params['disc'][group][tap] of the package's discriminator terms (checkpoints name them so).
+DISC_GROUPS = tuple(cls.key for cls in (GlobalDomain, ClusteredDomain, Conditional))

@@ -16,6 +16,7 @@ import ml_collections
 import optax
 
 from vda_jax.adversarial.objective import Objective
+from vda_jax.adversarial.terms import ClusteredDomain
 from vda_jax.data import datasets, pipeline
 from vda_jax.eval.evaluate import evaluate
 from vda_jax.models import pretrained
@@ -64,7 +65,7 @@ class Experiment:
     objective = Objective.from_config(config.adversarial, config.train.steps)
     tap_shapes = check_taps(model, input_shape, objective.model_taps())
     tx = make_optimizer(config.optimizer, config.train.steps,
-                        {'clustered': config.adversarial.clustered.get('disc_lr')})
+                        {ClusteredDomain.key: config.adversarial.clustered.get('disc_lr')})
     init = functools.partial(init_train_state, model=model, objective=objective, tx=tx,
                              input_shape=input_shape, tap_shapes=tap_shapes,
                              num_classes=len(class_names))
