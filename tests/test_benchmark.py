@@ -29,6 +29,7 @@ def test_step_benchmark_reports_every_figure():
   assert math.isnan(r['device_mib'])  # CPU devices report no memory stats
 
 
+@pytest.mark.slow
 def test_init_compiled_below_xla_default_level_gives_the_same_state():
   # Experiment compiles `init` at -O2 on CPU for its compile time; a run's initial
   # state (and with it every earlier run's trajectory) must not change with it.

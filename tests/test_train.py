@@ -170,6 +170,7 @@ class SigtermOnRead:
     return self.source[index]
 
 
+@pytest.mark.slow
 def test_sigterm_during_eval_saves_and_stops_before_the_next_record(
     tmp_path, data_dir, sources, monkeypatch):
   config = tiny_config('source_only', data_dir)
