@@ -91,6 +91,12 @@ def test_apply_overrides_types_and_errors():
     apply_overrides(c, ['train.stepz=1'])
   with pytest.raises(ValueError, match="invalid literal"):
     apply_overrides(c, ['train.steps=many'])
+  # An unset placeholder takes its declared type.
+  assert c.adversarial.clustered.weight is None
+  with pytest.raises(ValueError, match='could not convert'):
+    apply_overrides(c, ['adversarial.clustered.weight=heavy'])
+  apply_overrides(c, ['adversarial.clustered.weight=3e-1'])
+  assert c.adversarial.clustered.weight == 0.3 and isinstance(c.adversarial.clustered.weight, float)
 
 
 def test_presets_switch_the_video_domain():

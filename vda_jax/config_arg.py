@@ -55,9 +55,8 @@ def apply_overrides(config, overrides):
       if part != leaf:
         parent = parent[part]
     old = parent[leaf]
-    if old is None:   # a placeholder: typed by its reference ('none' unsets it)
-      kind = parent.get_ref(leaf).get_type()
-      parent[leaf] = None if value.lower() == 'none' else kind(value)
+    if old is None:   # an unset placeholder: typed by its reference
+      parent[leaf] = parent.get_ref(leaf).get_type()(value)
     elif isinstance(old, bool):
       parent[leaf] = value.lower() in ('1', 'true', 'yes')
     elif isinstance(old, tuple):
