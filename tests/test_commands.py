@@ -53,6 +53,18 @@ def test_every_program_is_in_commands_and_its_help_lists_its_own_flags(script, f
   assert '--verbosity' not in listed and '--logtostderr' not in listed
 
 
+@pytest.mark.parametrize('args, verbosity', [([], -1), (['--verbosity=1'], 1)])
+def test_programs_log_only_warnings_unless_verbosity_is_given(args, verbosity):
+  # absl's levels: WARNING is -1, INFO 0, DEBUG 1; its own default is INFO.
+  code = ('import sys; from absl import logging; from vda_jax import commands; '
+          f'sys.argv = ["prog", *{args!r}]; '
+          'commands.run(lambda argv: print("verbosity", logging.get_verbosity()))')
+  run = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, cwd=ROOT,
+                       timeout=120)
+  assert run.returncode == 0, run.stderr[-2000:]
+  assert run.stdout.split() == ['verbosity', str(verbosity)]
+
+
 @pytest.mark.parametrize('args, message', [
     (['--config=embedded', '--config.train.stepz=3'],
      'no such config field: \'stepz\' Did you mean "steps" instead of "stepz"?'),

@@ -58,6 +58,20 @@ def test_generated_dataset_is_deterministic(tmp_path):
   assert not np.array_equal(first['image'], reseeded['image'])
 
 
+@pytest.mark.parametrize('shape', [(5, 7, 3), (5, 7, 1)])
+def test_png_feature_stores_exactly_the_pixels_in_rgb_order(shape):
+  from vda_jax.data.builders import manual
+  image = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
+  image[0, 0] = 255 * (np.arange(shape[-1]) == 0)  # red where RGB; TFDS decodes RGB
+  feature = manual.Image(shape=(None, None, shape[-1]))
+  data = feature.encode_example(image)
+  assert data[:4] == b'\x89PNG'
+  np.testing.assert_array_equal(feature.decode_example_np(data), image)
+  np.testing.assert_array_equal(feature.decode_example(data).numpy(), image)  # TensorFlow's
+  with pytest.raises(ValueError, match=r'image of shape \(5, 7, 3\); expected \(4, 7, 3\)'):
+    manual.Image(shape=(4, 7, 3)).encode_example(np.zeros((5, 7, 3), np.uint8))
+
+
 def test_sources_have_the_six_splits_with_their_shapes(sources):
   assert {k: len(v) for k, v in sources.items()} == {
       'images/train': 64, 'images/test': 16, 'images/val': 8,

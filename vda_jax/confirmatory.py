@@ -39,10 +39,12 @@ def seeds_for_power(effect: float, sd: float, power: float = 0.8, alpha: float =
 def load_plan(path):
   """The plan module, checked: no verdict seed is the selection seed, ids are unique."""
   plan = load_config_module(path)
-  for field in ('HYPOTHESES', 'METRIC', 'SELECTOR', 'SELECTION_SEED', 'VERDICT_SEEDS'):
+  fields = ('HYPOTHESES', 'METRIC', 'SELECTOR', 'SELECTION_SEED', 'VERDICT_SEEDS',
+            'search_space')
+  for field in fields:
     if not hasattr(plan, field):
-      raise ValueError(f'{path}: no {field}; a confirmatory plan defines HYPOTHESES, METRIC, '
-                       'SELECTOR, SELECTION_SEED and VERDICT_SEEDS')
+      raise ValueError(f'{path}: no {field}; a confirmatory plan defines '
+                       f'{", ".join(fields[:-1])} and {fields[-1]}')
   if plan.SELECTION_SEED in plan.VERDICT_SEEDS:
     raise ValueError(f'{path}: SELECTION_SEED {plan.SELECTION_SEED} is also a verdict seed')
   ids = [h['id'] for h in plan.HYPOTHESES]
@@ -72,12 +74,11 @@ def run(plan_path, workdir, parallel=1, train_fn=None):
   ({(model, preset, method, seed): final results}, {(model, preset, method, seed): run dir},
   {(model, preset): {method: picked fields}})."""
   plan = load_plan(plan_path)
-  module = load_config_module(plan_path)
   results, dirs, picks = {}, {}, {}
   for (model, preset), methods in arms(plan).items():
     select_dir, verdict_dir = workdirs(workdir, model, preset)
     arg = f'preset={preset}'
-    tuned = [m for m in methods if module.search_space(m, model) != [{}]]
+    tuned = [m for m in methods if plan.search_space(m, model) != [{}]]
     if tuned:
       os.makedirs(select_dir, exist_ok=True)
       rows = selection.run_selection(plan_path, select_dir, [model], tuned, arg,

@@ -19,7 +19,7 @@ import os
 import pathlib
 import sys
 
-from absl import app, flags
+from absl import app, flags, logging
 
 from vda_jax import preemption
 
@@ -78,7 +78,8 @@ def usage(main) -> str:
 
 
 def run(main):
-  """absl's app.run(main) with packaged configs, one-line errors and exit status 2."""
+  """absl's app.run(main) with packaged configs, one-line errors and exit status 2, and
+  only warnings logged unless --verbosity is given."""
   prog = os.path.basename(sys.argv[0])
   if any(a in ('--help', '-h', '--helpshort', '-?') for a in sys.argv[1:]):
     print(usage(main))
@@ -98,8 +99,13 @@ def run(main):
         raise
       _fail(prog, e)
 
+  def quiet_main(args):
+    if not flags.FLAGS['verbosity'].present:  # Orbax logs every save at INFO
+      logging.set_verbosity(logging.WARNING)
+    return main(args)
+
   try:
-    app.run(main, argv=argv, flags_parser=parse)
+    app.run(quiet_main, argv=argv, flags_parser=parse)
   except preemption.Interrupted as e:
     print(f'{prog}: {e}', file=sys.stderr)
     sys.exit(128 + 15)  # the shell's status for a process ended by SIGTERM

@@ -9,7 +9,7 @@ Writes WORKDIR/confirmatory.md (the table) and confirmatory.json. Re-running
 skips finished runs and resumes stopped ones; runs made on another host type
 or JAX version than the others stop the report (one line naming them).
 """
-from absl import flags, logging
+from absl import flags
 
 from vda_jax import commands, confirmatory
 
@@ -20,8 +20,6 @@ commands.define_parallel_flag()
 
 def main(argv):
   del argv
-  if not flags.FLAGS['verbosity'].present:
-    logging.set_verbosity(logging.WARNING)
   f = flags.FLAGS
   plan_path = commands.config_path(f.plan)
   plan = confirmatory.load_plan(plan_path)

@@ -21,7 +21,7 @@ The verdict grid on the photometric preset, each method with the fields DEV chos
 the same workdir skips finished runs (their logged final scores
 are used) and resumes unfinished ones from their last checkpoint.
 """
-from absl import flags, logging
+from absl import flags
 
 from vda_jax import commands, grid, report
 
@@ -43,8 +43,6 @@ flags.DEFINE_bool('plots', True, 'Write results.png and curves.png.')
 
 def main(argv):
   del argv
-  if not flags.FLAGS['verbosity'].present:
-    logging.set_verbosity(logging.WARNING)
   f = flags.FLAGS
   seeds = [int(s) for s in f.seeds]
   selected = grid.load_selection(f.selection, f.selector) if f.selection else None

@@ -8,7 +8,7 @@ What it writes: vda_jax/segment.py.
 """
 import json
 
-from absl import flags, logging
+from absl import flags
 import jax
 
 from vda_jax import commands
@@ -25,8 +25,6 @@ flags.mark_flags_as_required(['checkpoint', 'input', 'output'])
 
 def main(argv):
   del argv
-  if not flags.FLAGS['verbosity'].present:
-    logging.set_verbosity(logging.WARNING)
   f = flags.FLAGS
   scores = segment_with_run(f.checkpoint, f.input, f.output, step=f.step,
                             ground_truth=f.ground_truth, overlay=f.overlay,

@@ -11,7 +11,7 @@ labels); reports how well DEV ranks the candidates
 Writes selection.json (what vda-experiment --selection reads) and
 selection.md. Re-running skips finished candidates.
 """
-from absl import flags, logging
+from absl import flags
 
 from vda_jax import commands, grid, selection
 
@@ -28,8 +28,6 @@ flags.DEFINE_multi_string('set', [], 'Override applied to every candidate.')
 
 def main(argv):
   del argv
-  if not flags.FLAGS['verbosity'].present:
-    logging.set_verbosity(logging.WARNING)
   f = flags.FLAGS
   config = commands.config_path(f.config)
   rows = selection.run_selection(config, f.workdir, f.models or grid.default_models(config, f.arg),

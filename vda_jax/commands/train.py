@@ -9,7 +9,7 @@ same command resumes it.
 """
 import json
 
-from absl import flags, logging
+from absl import flags
 import jax
 from ml_collections import config_flags
 
@@ -24,8 +24,6 @@ flags.mark_flags_as_required(['config', 'workdir'])
 
 def main(argv):
   del argv
-  if not flags.FLAGS['verbosity'].present:  # Orbax logs every save at INFO
-    logging.set_verbosity(logging.WARNING)
   distributed.initialize(flags.FLAGS.config.distributed)
   if jax.process_index() == 0:
     print(flags.FLAGS.config)

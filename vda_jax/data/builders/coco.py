@@ -140,8 +140,8 @@ class VdaCoco(tfds.core.GeneratorBasedBuilder):
   def _info(self):
     return tfds.core.DatasetInfo(builder=self, metadata=tfds.core.MetadataDict(),
                                  features=tfds.features.FeaturesDict({
-        'image': tfds.features.Image(shape=(None, None, 3)),
-        'mask': tfds.features.Image(shape=(None, None, 1)),
+        'image': manual.Image(shape=(None, None, 3)),
+        'mask': manual.Image(shape=(None, None, 1)),
         'name': tfds.features.Text(),
     }))
 

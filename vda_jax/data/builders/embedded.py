@@ -57,8 +57,8 @@ class VdaEmbedded(tfds.core.GeneratorBasedBuilder):
   def _info(self):
     s, t = self.builder_config.spec.image_size, self.builder_config.spec.clip_len
     if self.builder_config.kind == 'images':
-      features = {'image': tfds.features.Image(shape=(s, s, 3)),
-                  'mask': tfds.features.Image(shape=(s, s, 1)),
+      features = {'image': manual.Image(shape=(s, s, 3)),
+                  'mask': manual.Image(shape=(s, s, 1)),
                   'index': np.int64}
     else:
       features = {'frames': manual.frames_feature((t, s, s, 3)),

@@ -61,8 +61,8 @@ class VdaVoc(tfds.core.GeneratorBasedBuilder):
     names = list(CLASS_NAMES) if self.builder_config.mode == 'semantic' else ['background', 'object']
     return tfds.core.DatasetInfo(builder=self, metadata=tfds.core.MetadataDict(class_names=names),
                                  features=tfds.features.FeaturesDict({
-        'image': tfds.features.Image(shape=(None, None, 3)),
-        'mask': tfds.features.Image(shape=(None, None, 1)),
+        'image': manual.Image(shape=(None, None, 3)),
+        'mask': manual.Image(shape=(None, None, 1)),
         'name': tfds.features.Text(),
     }))
 
