@@ -58,7 +58,7 @@ def test_generated_dataset_is_deterministic(tmp_path):
   assert not np.array_equal(first['image'], reseeded['image'])
 
 
-@pytest.mark.parametrize('shape', [(5, 7, 3), (5, 7, 1)])
+@pytest.mark.parametrize('shape', [(5, 7, 3), (5, 7, 1), (5, 7, 4)])
 def test_png_feature_stores_exactly_the_pixels_in_rgb_order(shape):
   from vda_jax.data.builders import manual
   image = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)

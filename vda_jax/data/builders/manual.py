@@ -87,13 +87,13 @@ class Image(tfds.features.Image):
 
   def encode_example(self, image_or_path_or_fobj):
     image = image_or_path_or_fobj
+    # OpenCV's channel order is BGR(A): only grey and RGB are encoded here.
     if (self.encoding_format not in (None, 'png') or not isinstance(image, np.ndarray)
-        or image.dtype != np.uint8):
+        or image.dtype != np.uint8 or image.shape[-1:] not in ((1,), (3,))):
       return super().encode_example(image)
     if image.ndim != 3 or any(want is not None and want != got
                               for want, got in zip(self.shape, image.shape)):
       raise ValueError(f'image of shape {image.shape}; expected {self.shape}')
-    # OpenCV writes 3 channels as BGR; 1 channel (a mask) as grey.
     ok, data = cv2.imencode('.png', image[..., ::-1] if image.shape[-1] == 3 else image)
     if not ok:
       raise ValueError(f'OpenCV could not encode an image of shape {image.shape} as PNG')
