@@ -91,3 +91,25 @@ def test_runs_on_two_host_types_are_refused(tmp_path, monkeypatch):
   (tmp_path / 'c').mkdir()
   with pytest.raises(ValueError, match='unrecorded: 1 run'):
     confirmatory.host_type({'a': runs['a'], 'c': tmp_path / 'c'})
+
+
+def test_write_reports_each_arms_test_scores_beside_the_tests(tmp_path):
+  video = {'s': [0.30, 0.34], 'a': [0.40, 0.46]}
+  results = {('m', 'p', m, i): {'image/mIoU': 0.8, 'image/mIoU-fg': 0.7, 'video/mIoU': v[i],
+                                'video/mIoU-fg': v[i] - 0.1, 'video/J&F-foreground': 0.5}
+             for m, v in video.items() for i in range(2)}
+  plan = type('Plan', (_Plan,), {'HYPOTHESES': _Plan.HYPOTHESES[:1], 'VERDICT_SEEDS': (0, 1)})
+  rows = confirmatory.hypothesis_tests(plan, results)
+  text = confirmatory.write(rows, {('m', 'p'): {'a': {'adversarial.weight': 0.1}}}, 'oracle',
+                            'host X', str(tmp_path), results)
+  assert (tmp_path / 'confirmatory.md').read_text() == text + '\n'
+  # diffs 0.10, 0.12: half-width t(0.975, 1) * 0.0141 / sqrt(2) = 0.127.
+  assert '| H1 | m | p | a − s | video/mIoU | +0.110 (-0.017, +0.237) |' in text
+  # Each arm's mean over its two seeds, with the t-interval 0.32 +- t(0.975, 1) * sd / sqrt(2).
+  half = stats.t.ppf(0.975, 1) * np.std([0.30, 0.34], ddof=1) / np.sqrt(2)
+  assert f'| m | s | 2 | 0.800 (0.800–0.800) | 0.320 ({0.32 - half:.3f}–{0.32 + half:.3f}) |' in text
+  assert '| m | a | 2 | 0.800 (0.800–0.800) | 0.430 (' in text
+  saved = json.loads((tmp_path / 'confirmatory.json').read_text())
+  assert saved['picks'] == {'m/p': {'a': {'adversarial.weight': 0.1}}}
+  assert [(r['method'], r['seed'], r['video/mIoU']) for r in saved['runs']] == [
+      ('a', 0, 0.40), ('a', 1, 0.46), ('s', 0, 0.30), ('s', 1, 0.34)]

@@ -146,12 +146,30 @@ def table(rows, selector, host) -> str:
   return '\n'.join(lines)
 
 
-def write(rows, picks, selector, host, workdir) -> str:
-  """confirmatory.json and confirmatory.md in workdir; returns the Markdown."""
-  text = table(rows, selector, host)
+def arms_table(results) -> str:
+  """The scores beside the tests, not tested themselves: per preset, each arm's test
+  scores, mean over the verdict seeds with a 95% t-interval (report.summarise)."""
+  by_preset = {}
+  for (model, preset, method, seed), r in results.items():
+    by_preset.setdefault(preset, {})[(model, method, seed)] = r
+  parts = []
+  for preset, preset_results in sorted(by_preset.items()):
+    parts += [f'Preset `{preset}`, test splits, mean over seeds (95% CI):', '',
+              report.markdown_table(report.summarise(preset_results)), '']
+  return '\n'.join(parts).rstrip()
+
+
+def write(rows, picks, selector, host, workdir, results) -> str:
+  """confirmatory.json (the tests, the picks and every verdict run's final scores) and
+  confirmatory.md (the table, then the arms' scores) in workdir; returns the Markdown."""
+  text = table(rows, selector, host) + '\n\n' + arms_table(results)
+  runs = [{'model': model, 'preset': preset, 'method': method, 'seed': seed,
+           **{c: r[c] for c in report.COLUMNS if c in r}}
+          for (model, preset, method, seed), r in sorted(results.items())]
   with open(os.path.join(workdir, 'confirmatory.json'), 'w') as f:
     json.dump({'hypotheses': rows, 'host': host, 'selector': selector,
-               'picks': {f'{m}/{p}': v for (m, p), v in picks.items()}}, f, indent=1)
+               'picks': {f'{m}/{p}': v for (m, p), v in picks.items()}, 'runs': runs},
+              f, indent=1)
   with open(os.path.join(workdir, 'confirmatory.md'), 'w') as f:
     f.write(text + '\n')
   return text

@@ -5,7 +5,8 @@ family. Test splits are scored once per run, after its last step.
 
   vda-confirm --plan=configs/confirmatory.py --workdir=runs/confirmatory --parallel=2
 
-Writes WORKDIR/confirmatory.md (the table) and confirmatory.json. Re-running
+Writes WORKDIR/confirmatory.md (the table, then each arm's test scores) and
+confirmatory.json (with every verdict run's final scores). Re-running
 skips finished runs and resumes stopped ones; runs made on another host type
 or JAX version than the others stop the report (one line naming them).
 """
@@ -26,7 +27,7 @@ def main(argv):
   results, dirs, picks = confirmatory.run(plan_path, f.workdir, parallel=f.parallel)
   host = confirmatory.host_type(dirs)
   rows = confirmatory.hypothesis_tests(plan, results)
-  print(confirmatory.write(rows, picks, plan.SELECTOR, host, f.workdir))
+  print(confirmatory.write(rows, picks, plan.SELECTOR, host, f.workdir, results))
   print(f'(written to {f.workdir}/confirmatory.md and confirmatory.json)')
 
 
