@@ -52,7 +52,9 @@ def peak_flops(device):
   if device.platform == 'cpu':
     return cpu_peak_flops()
   peak = ACCELERATOR_PEAK_FLOPS.get(device.device_kind)
-  return (peak, f'{device.device_kind} datasheet') if peak else (None, f'unknown {device.device_kind}')
+  if not peak:
+    return None, f'unknown {device.device_kind}'
+  return peak, f'{device.device_kind} datasheet'
 
 
 def hlo_ops(text):
@@ -81,7 +83,8 @@ def median_seconds(run_once, steps, warmup):
 
 
 def benchmark_step(config, steps=20, warmup=3, devices=None):
-  """Figures for one config: params, compile s, median step s, frames/s, GFLOP/step, peak host MiB."""
+  """Figures for one config: params, compile s, median step s, frames/s, GFLOP/step, peak
+  host MiB."""
   exp = Experiment.from_config(config, devices)
   state = exp.init(jax.random.key(0))
   batch = shd.to_global(random_batch(config), exp.mesh)
@@ -178,7 +181,8 @@ def benchmark_torch_step(config, steps=20, warmup=3):
   batch = random_batch(config)
   # step() returns a Python float, so the step has finished when it returns.
   median = median_seconds(lambda: step(batch), steps, warmup)
-  return {'step_s': median, 'frames_per_s': frames_per_step(config) / median, 'threads': torch.get_num_threads(),
+  return {'step_s': median, 'frames_per_s': frames_per_step(config) / median,
+          'threads': torch.get_num_threads(),
           'version': torch.__version__,
           'peak_host_mib': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 

@@ -158,7 +158,8 @@ class TrainStep:
 
   def __init__(self, config, num_classes):
     if config.model.name != 'cnn2d':
-      raise ValueError(f'the PyTorch baseline is the 2D CNN; config.model.name={config.model.name!r}')
+      raise ValueError('the PyTorch baseline is the 2D CNN; '
+                       f'config.model.name={config.model.name!r}')
     terms = Objective.from_config(config.adversarial, config.train.steps).terms
     other = [type(t).__name__ for t in terms if type(t) is not GlobalDomain or t.conv]
     if other or config.train.video_label_weight:
@@ -248,7 +249,8 @@ def named_parameters(train_step):
 
 
 def load_flax_params(train_step, params):
-  """Copies a Flax TrainState's params into `train_step`; every parameter on both sides must match."""
+  """Copies a Flax TrainState's params into `train_step`; every parameter on both sides must
+  match."""
   targets, values = named_parameters(train_step), flax_to_torch(params)
   if set(targets) != set(values):
     raise KeyError(f'only in PyTorch: {sorted(set(targets) - set(values))}; '

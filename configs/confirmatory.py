@@ -7,8 +7,9 @@ the Transformer on the embedded benchmark's photometric preset.
 Primary metric: video mIoU on videos/test, scored once, after each run's last
 step. Global and clustered are selected by the same oracle (video mIoU on the
 16 labeled videos/val clips) over the same four candidates (weight x the
-discriminators' lr, at the same tap), on a seed no verdict run uses. Two-sided paired t-tests over the verdict seeds, Holm-adjusted over
-the family. The runs' configs are the embedded benchmark's (get_config below).
+discriminators' lr, at the same tap), on a seed no verdict run uses. Two-sided paired
+t-tests over the verdict seeds, Holm-adjusted over the family. The runs' configs are the
+embedded benchmark's (get_config below).
 
   vda-confirm --plan=configs/confirmatory.py --workdir=runs/confirmatory --parallel=2
 """

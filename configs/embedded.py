@@ -158,7 +158,8 @@ def get_config(arg=None):
       name=arg.model, **MODEL_FIELDS[arg.model][arg.size],
       remat=False,              # jax.checkpoint each block: less memory, more compute
       dtype='float32',          # compute dtype ('bfloat16' on accelerators); params stay fp32
-      image_as_clip='repeat',   # temporal models: an image is a static clip ('repeat' T times or 'single')
+      image_as_clip='repeat',   # temporal models: an image is a static clip ('repeat' T times,
+                                # or 'single')
       pretrained='',            # .npz of backbone weights (scripts/convert_mit_weights.py)
       init_from='',             # a run's workdir: start from its network (same-shape entries)
   )

@@ -7,7 +7,8 @@ clustered loss on patch tokens (method=paper). Data and workdir live in
 a bucket every worker reads (gs://...).
 
 1. Build the TFDS datasets once, from one machine, into the bucket:
-  python -c "from vda_jax.config_arg import load_config_module as l; from vda_jax.data import datasets; \
+  python -c "from vda_jax.config_arg import load_config_module as l; \
+      from vda_jax.data import datasets; \
       c = l('configs/pod.py').get_config(); c.data.data_dir = 'gs://BUCKET/tfds'; \
       c.data.manual_dirs.coco = '/data/coco'; c.data.manual_dirs.davis = '/data/DAVIS'; \
       datasets.load_sources(c.data)"

@@ -5,7 +5,7 @@ tap: loss = ||Cov(image) - Cov(video)||_F^2 / (4 C^2). No discriminator: the
 network minimises it directly. Registering the class makes it a config name;
 nothing inside vda_jax/ changes.
 
-  python examples/coral.py --workdir=runs/coral
+  python examples/coral.py --workdir=runs/coral [--config.train.steps=2 ...]
   vda-train --config=examples/coral.py:model=segformer \
       --config.adversarial.terms.coral.taps=patch_embed:0.5 --workdir=runs/coral
 """
@@ -62,6 +62,6 @@ def get_config(arg=None):
 
 
 if __name__ == '__main__':
-  from vda_jax import main
+  from vda_jax.commands import train
   sys.argv.insert(1, f'--config={__file__}')
-  main.run()
+  train.run()

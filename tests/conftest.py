@@ -28,24 +28,46 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / 'shared' / 'data'
 
 
+# The embedded benchmark shrunk for CPU tests: 32 px, few images and clips, small batches.
+TINY_DATA = {
+    'data.image_size': 32, 'data.stored_clip_len': 4, 'data.num_train_images': 64,
+    'data.num_test_images': 16, 'data.num_val_images': 8, 'data.num_train_clips': 16,
+    'data.num_test_clips': 8, 'data.num_val_clips': 4, 'input.image_batch': 8,
+    'input.video_batch': 4, 'input.clip_len': 2, 'input.prefetch': 0, 'eval.image_batch': 8,
+    'eval.clip_batch': 4, 'mesh.data': 1,
+}
+
+
+def tiny_overrides(data_dir, **fields):
+  """TINY_DATA and `fields` as 'a.b=value' overrides for a program's command line (a run
+  of `steps` steps that evaluates and checkpoints at its end, caching compiles here)."""
+  steps = fields.pop('steps', 2)
+  run = {'data.data_dir': data_dir, 'model.width': 8, 'train.steps': steps,
+         'train.eval_every': steps, 'train.checkpoint_every': steps, 'train.log_every': steps,
+         'train.compile_cache_dir': ''}
+  return [f'{k}={v}' for k, v in {**TINY_DATA, **run, **fields}.items()]
+
+
+def program_env():
+  """The environment of a program a test starts: this file's XLA flags and compile cache."""
+  return {**os.environ, 'JAX_COMPILATION_CACHE_DIR': os.environ.get(
+      'VDA_TEST_JAX_CACHE', '/tmp/vda_jax_test_xla_cache')}
+
+
 def tiny_config(method='adversarial', data_dir='', model='cnn2d', **arg):
   """The embedded config shrunk for CPU tests: 32 px, small model, few steps."""
-  from vda_jax.config_arg import load_config_module
+  from vda_jax.config_arg import apply_overrides, load_config_module
   extra = ''.join(f',{k}={v}' for k, v in arg.items())
   config = load_config_module(str(ROOT / 'configs' / 'embedded.py')).get_config(
       f'method={method},model={model}{extra}')
-  config.data.update(data_dir=data_dir, image_size=32, stored_clip_len=4,
-                     num_train_images=64, num_test_images=16, num_val_images=8,
-                     num_train_clips=16, num_test_clips=8, num_val_clips=4)
-  config.input.update(image_batch=8, video_batch=4, clip_len=2, prefetch=0)
+  apply_overrides(config, [f'{k}={v}' for k, v in TINY_DATA.items()])
+  config.data.data_dir = data_dir
   if model.startswith('cnn'):
     config.model.update(width=8, stage_widths=(1, 2, 2, 4))
   config.adversarial.taps = 'stage2,stage4' if method == 'adversarial' else ''
   config.optimizer.update(warmup_steps=5, lr=1e-2)
   config.train.update(steps=20, log_every=5, eval_every=20, checkpoint_every=10,
                       compile_cache_dir='')  # keep this file's cache (above)
-  config.eval.update(image_batch=8, clip_batch=4)
-  config.mesh.data = 1
   return config
 
 

@@ -17,8 +17,7 @@ import time
 import jax
 from jax.experimental import multihost_utils
 
-from vda_jax.train import distributed, loop
-from vda_jax.train import checkpoint
+from vda_jax.train import checkpoint, distributed, loop
 
 
 def _sigterm_at(n, reached=multihost_utils.reached_preemption_sync_point):

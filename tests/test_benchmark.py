@@ -5,12 +5,11 @@ import subprocess
 import sys
 
 import jax
-import numpy as np
 import pytest
 
-from conftest import COMPILE_FLAGS, ROOT, tiny_config
-from benchmarks.batches import random_batch
 from benchmarks import measure
+from benchmarks.batches import random_batch
+from conftest import COMPILE_FLAGS, ROOT, tiny_config
 
 
 def test_step_benchmark_reports_every_figure():
@@ -81,9 +80,10 @@ def test_benchmark_script_prints_the_pipeline_and_scaling_tables(data_dir, tmp_p
        '--set=data.num_train_clips=16', '--set=data.num_test_clips=8'],
       cwd=ROOT, capture_output=True, text=True, timeout=300)
   assert out.returncode == 0, out.stderr[-2000:]
-  rows = [l.split('|') for l in out.stdout.splitlines() if l.startswith(('| 0 |', '| 1 |'))]
+  lines = out.stdout.splitlines()
+  rows = [s.split('|') for s in lines if s.startswith(('| 0 |', '| 1 |'))]
   assert len(rows) == 2 and all(float(r[4]) > 0 for r in rows), out.stdout
-  scaling = [l.split('|') for l in out.stdout.splitlines() if l.startswith('| cnn2d |')]
+  scaling = [s.split('|') for s in lines if s.startswith('| cnn2d |')]
   assert [(r[2].strip(), r[3].strip()) for r in scaling] == [('batch', '1'), ('batch', '2')]
   # Twice the batch: twice XLA's FLOP count for the step (every op scales with it).
   assert float(scaling[1][6]) / float(scaling[0][6]) == pytest.approx(2, rel=0.02)

@@ -12,14 +12,16 @@ from vda_jax import commands
 
 def test_config_path_finds_packaged_configs_from_anywhere(tmp_path, monkeypatch):
   monkeypatch.chdir(tmp_path)
-  assert commands.config_path('embedded:method=paper') == f'{commands.CONFIGS}/embedded.py:method=paper'
+  assert (commands.config_path('embedded:method=paper')
+          == f'{commands.CONFIGS}/embedded.py:method=paper')
   assert commands.config_path('configs/real.py') == f'{commands.CONFIGS}/real.py'
   own = tmp_path / 'configs' / 'real.py'
   own.parent.mkdir()
   own.write_text('def get_config(arg=None): ...\n')
   assert commands.config_path('configs/real.py:x=1') == 'configs/real.py:x=1'  # a file wins
-  with pytest.raises(FileNotFoundError, match=r'nope.py is not a file, nor a packaged config '
-                                              r'\(known: confirmatory, embedded, pod, real, real_mini\)'):
+  message = (r'nope.py is not a file, nor a packaged config '
+             r'\(known: confirmatory, embedded, pod, real, real_mini\)')
+  with pytest.raises(FileNotFoundError, match=message):
     commands.config_path('nope.py')
 
 
@@ -41,7 +43,8 @@ def test_every_program_is_in_commands_and_its_help_lists_its_own_flags(script, f
   assert module.startswith('vda_jax.commands.'), SCRIPTS[script]
   # The console script's own entry point, as the installed wrapper calls it (one process
   # per program: each defines its own absl flags).
-  code = f'import sys; sys.argv = [{script!r}, "--help"]; from {module} import {function}; {function}()'
+  code = (f'import sys; sys.argv = [{script!r}, "--help"]; '
+          f'from {module} import {function}; {function}()')
   run = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, cwd=ROOT,
                        timeout=120)
   assert run.returncode == 0, run.stderr[-2000:]
@@ -65,11 +68,39 @@ def test_programs_log_only_warnings_unless_verbosity_is_given(args, verbosity):
   assert run.stdout.split() == ['verbosity', str(verbosity)]
 
 
+@pytest.mark.parametrize('args, hidden', [([], {'library warning', 'python library warning'}),
+                                           (['--verbosity=0'], set())])
+def test_library_notices_stay_out_unless_verbosity_is_given(args, hidden):
+  # Records logged from a library's file (as TFDS's 'Using custom data configuration'),
+  # through absl or Python's logging, and from one of vda_jax's own files: by default only
+  # vda_jax's, and errors, reach stderr.
+  code = ('import sys; from vda_jax import commands\n'
+          'def log(path, statement):\n'
+          '  exec(compile("import logging; from absl import logging as absl_logging; "\n'
+          '               + statement, path, "exec"))\n'
+          'def main(argv):\n'
+          '  log("/site-packages/tensorflow_datasets/b.py",\n'
+          '      "absl_logging.warning(\'library warning\')")\n'
+          '  log("/site-packages/grain/c.py",\n'
+          '      "logging.getLogger(\'g\').warning(\'python library warning\')")\n'
+          '  log("/site-packages/orbax/d.py", "absl_logging.error(\'library error\')")\n'
+          '  log("/src/vda_jax/train/loop.py", "logging.warning(\'vda_jax warning\')")\n'
+          f'sys.argv = ["prog", *{args!r}]\n'
+          'commands.run(main)\n')
+  run = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, cwd=ROOT,
+                       timeout=120)
+  assert run.returncode == 0, run.stderr[-2000:]
+  every = {'vda_jax warning', 'library error', 'library warning', 'python library warning'}
+  logged = {text for text in every if f'{text}\n' in run.stderr}
+  assert logged == every - hidden, run.stderr
+
+
 @pytest.mark.parametrize('args, message', [
     (['--config=embedded', '--config.train.stepz=3'],
      'no such config field: \'stepz\' Did you mean "steps" instead of "stepz"?'),
     (['--config=embedded:method=nope'], "method='nope'; expected one of"),
-    (['--config=embedded', '--config.train.steps=many'], '--config.train.steps=many: invalid literal'),
+    (['--config=embedded', '--config.train.steps=many'],
+     '--config.train.steps=many: invalid literal'),
     (['--config=missing.py'], 'missing.py is not a file, nor a packaged config'),
     (['--config=embedded', '--wrokdir=x'], "Unknown command line flag 'wrokdir'"),
 ])
@@ -83,7 +114,6 @@ def test_bad_input_is_one_line_and_exit_status_2(tmp_path, args, message):
   assert last.startswith('train.py: error: ') and message in last, done.stderr
   assert 'Traceback' not in done.stderr
   assert not (tmp_path / 'run').exists()  # nothing written
-
 
 
 def test_a_preempted_command_says_so_and_exits_143():

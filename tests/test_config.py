@@ -1,12 +1,11 @@
 """Configs: command-line overrides work, typos are errors."""
 from absl import flags
-import pytest
 from ml_collections import config_flags
+import pytest
 
 from conftest import ROOT
 from vda_jax.adversarial.objective import Objective
-from vda_jax.config_arg import apply_overrides, parse_arg
-from vda_jax.config_arg import load_config_module
+from vda_jax.config_arg import apply_overrides, load_config_module, parse_arg
 
 CONFIG = str(ROOT / 'configs' / 'embedded.py')
 
@@ -55,7 +54,8 @@ def test_each_method_switches_on_its_paper_s_terms():
   assert _terms(get('method=adversarial_deep'))['GlobalDomain'].taps == {'stage4': 0.1}
   # The clustered loss alone, at the patch embedding for Transformers.
   clustered = _terms(get('method=clustered,model=segformer'))
-  assert list(clustered) == ['ClusteredDomain'] and clustered['ClusteredDomain'].taps == {'patch_embed': 0.1}
+  assert list(clustered) == ['ClusteredDomain']
+  assert clustered['ClusteredDomain'].taps == {'patch_embed': 0.1}
   # The original work: global alignment deep, clustered alignment shallow.
   paper = _terms(get('method=paper,model=segformer'))
   assert (paper['GlobalDomain'].taps, paper['ClusteredDomain'].taps) == ({'stage4': 0.1},
@@ -105,7 +105,8 @@ def test_presets_switch_the_video_domain():
   assert (full.preset, photo.preset) == ('full', 'photometric')
   assert full.artifacts.blur == 1.0 and full.artifacts.colour_cast == 0.0
   # Photometric: only information-preserving shifts.
-  assert {k for k, v in photo.artifacts.items() if v > 0} == {'low_light', 'colour_cast', 'contrast'}
+  shifts = {k for k, v in photo.artifacts.items() if v > 0}
+  assert shifts == {'low_light', 'colour_cast', 'contrast'}
   with pytest.raises(ValueError, match="preset='fog'"):
     get('preset=fog')
 
@@ -120,4 +121,5 @@ def test_search_space_lists_every_combination():
   assert module.search_space('source_only', 'cnn2d') == [{}]
   for method in module.METHODS:  # every candidate is a valid config
     for fields in module.search_space(method, 'cnn2d'):
-      apply_overrides(module.get_config(f'method={method}'), [f'{k}={v}' for k, v in fields.items()])
+      apply_overrides(module.get_config(f'method={method}'),
+                      [f'{k}={v}' for k, v in fields.items()])

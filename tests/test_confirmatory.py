@@ -1,12 +1,14 @@
 """The confirmatory plan: its power analysis, its checks, its tests and Holm, and the
 one-host-type rule, against independent values."""
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 from scipy import stats
 
-from conftest import ROOT
+from conftest import ROOT, program_env, tiny_overrides
 from vda_jax import confirmatory
 from vda_jax.train import environment
 
@@ -81,7 +83,8 @@ def test_runs_on_two_host_types_are_refused(tmp_path, monkeypatch):
     environment.record(path)
   (host,) = environment.run_host_types(runs['a'])
   assert confirmatory.host_type(runs) == host
-  assert host.endswith(f"jax {json.loads((runs['a'] / 'environment.json').read_text())['starts'][0]['packages']['jax']}")
+  starts = json.loads((runs['a'] / 'environment.json').read_text())['starts']
+  assert host.endswith(f"jax {starts[0]['packages']['jax']}")
   # A resumed run lists every start; one on another host type makes the family mixed.
   monkeypatch.setattr(environment, '_cpu_isa', lambda: 'avx512f-elsewhere')
   environment.record(runs['b'])
@@ -107,9 +110,42 @@ def test_write_reports_each_arms_test_scores_beside_the_tests(tmp_path):
   assert '| H1 | m | p | a − s | video/mIoU | +0.110 (-0.017, +0.237) |' in text
   # Each arm's mean over its two seeds, with the t-interval 0.32 +- t(0.975, 1) * sd / sqrt(2).
   half = stats.t.ppf(0.975, 1) * np.std([0.30, 0.34], ddof=1) / np.sqrt(2)
-  assert f'| m | s | 2 | 0.800 (0.800–0.800) | 0.320 ({0.32 - half:.3f}–{0.32 + half:.3f}) |' in text
+  interval = f'{0.32 - half:.3f}–{0.32 + half:.3f}'
+  assert f'| m | s | 2 | 0.800 (0.800–0.800) | 0.320 ({interval}) |' in text
   assert '| m | a | 2 | 0.800 (0.800–0.800) | 0.430 (' in text
   saved = json.loads((tmp_path / 'confirmatory.json').read_text())
   assert saved['picks'] == {'m/p': {'a': {'adversarial.weight': 0.1}}}
   assert [(r['method'], r['seed'], r['video/mIoU']) for r in saved['runs']] == [
       ('a', 0, 0.40), ('a', 1, 0.46), ('s', 0, 0.30), ('s', 1, 0.34)]
+
+
+@pytest.mark.slow
+def test_vda_confirm_runs_a_plan_then_skips_every_run(tmp_path, data_dir):
+  """`vda-confirm` end to end on a two-seed plan of two-step runs; run again on the finished
+  workdir it trains nothing and prints the same table."""
+  plan = tmp_path / 'plan.py'
+  plan.write_text(
+      'from vda_jax.config_arg import apply_overrides, load_config_module\n'
+      f'EMBEDDED = load_config_module({str(ROOT / "configs" / "embedded.py")!r})\n'
+      "HYPOTHESES = ({'id': 'H1', 'model': 'cnn2d', 'preset': 'photometric', "
+      "'method': 'adversarial', 'baseline': 'source_only'},)\n"
+      "METRIC = 'video/mIoU'\nSELECTOR = 'oracle'\nSELECTION_SEED = 9\nVERDICT_SEEDS = (0, 1)\n"
+      'def search_space(method, model):\n'
+      "  return [{'adversarial.weight': w} for w in (0.1, 0.3)] if method == 'adversarial' "
+      'else [{}]\n'
+      'def get_config(arg=None):\n'
+      f'  return apply_overrides(EMBEDDED.get_config(arg), {tiny_overrides(data_dir)!r})\n')
+  command = [sys.executable, '-m', 'vda_jax.commands.confirm', f'--plan={plan}',
+             f'--workdir={tmp_path / "plan"}']
+  first = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900,
+                         env=program_env())
+  assert first.returncode == 0, first.stderr[-3000:]
+  table = first.stdout[first.stdout.index('| hypothesis'):]
+  assert '| H1 | cnn2d | photometric | adversarial − source_only | video/mIoU |' in table
+  last = table.strip().splitlines()[-1]
+  assert last == f'written to {tmp_path / "plan"}/: confirmatory.md, confirmatory.json'
+  again = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900,
+                         env=program_env())
+  assert again.returncode == 0, again.stderr[-3000:]
+  assert again.stdout.count('(finished)') == 2 + 4   # two candidates, two arms x two seeds
+  assert again.stdout[again.stdout.index('| hypothesis'):] == table

@@ -52,7 +52,8 @@ def test_generated_dataset_is_deterministic(tmp_path):
     for i in range(len(a)):
       np.testing.assert_array_equal(np.asarray(a[i][key]), np.asarray(b[i][key]))
   other = dataclasses.replace(spec, seed=1)
-  assert embedded.EmbeddedConfig('images', other).name != embedded.EmbeddedConfig('images', spec).name
+  names = [embedded.EmbeddedConfig('images', s).name for s in (other, spec)]
+  assert names[0] != names[1]
   first = embedded.builder('images', spec, str(tmp_path / 'a')).as_data_source('train')[0]
   reseeded = embedded.builder('images', other, str(tmp_path / 'a')).as_data_source('train')[0]
   assert not np.array_equal(first['image'], reseeded['image'])
@@ -96,7 +97,9 @@ def test_built_benchmark_reads_without_tensorflow(sources, data_dir):
       class PathFinderWithoutTensorflow(importlib.machinery.PathFinder):
         @classmethod
         def find_spec(cls, name, path=None, target=None):
-          return None if name.split('.')[0] == 'tensorflow' else super().find_spec(name, path, target)
+          if name.split('.')[0] == 'tensorflow':
+            return None
+          return super().find_spec(name, path, target)
 
       sys.meta_path = [PathFinderWithoutTensorflow if f is importlib.machinery.PathFinder else f
                        for f in sys.meta_path]
@@ -105,7 +108,8 @@ def test_built_benchmark_reads_without_tensorflow(sources, data_dir):
       from conftest import tiny_config
       from vda_jax.data import datasets
       clip = datasets.load_sources(tiny_config(data_dir={data_dir!r}).data)['videos/test'][1]
-      print(hashlib.sha1(np.stack(clip['frames']).tobytes() + np.stack(clip['masks']).tobytes()).hexdigest())
+      pixels = np.stack(clip['frames']).tobytes() + np.stack(clip['masks']).tobytes()
+      print(hashlib.sha1(pixels).hexdigest())
       print('tensorflow' in sys.modules)
   ''')
   child = subprocess.run([sys.executable, '-c', code], cwd=ROOT, capture_output=True, text=True)
@@ -158,7 +162,8 @@ def test_video_train_masks_never_reach_the_train_batch(sources):
 def test_pipeline_shards_per_process_and_resumes_at_a_step_on_any_process_count(sources):
   shards = [pipeline.train_dataset(sources['images/train'], sources['videos/train'],
                                    image_batch=4, video_batch=2, clip_len=2, seed=0,
-                                   shard=pipeline.Shard(i, 2), augment=pipeline.Augmentation()) for i in range(2)]
+                                   shard=pipeline.Shard(i, 2), augment=pipeline.Augmentation())
+            for i in range(2)]
   seen = [set(), set()]
   for i, ds in enumerate(shards):
     it = pipeline.train_iterator(ds, prefetch=0)
@@ -171,7 +176,8 @@ def test_pipeline_shards_per_process_and_resumes_at_a_step_on_any_process_count(
   # 1-process run's global batches (so the process count never changes the data).
   def batches(shard, n, **sizes):
     ds = pipeline.train_dataset(sources['images/train'], sources['videos/train'], clip_len=2,
-                                seed=0, shard=shard, augment=pipeline.Augmentation(shift=4), **sizes)
+                                seed=0, shard=shard, augment=pipeline.Augmentation(shift=4),
+                                **sizes)
     it = pipeline.train_iterator(ds, prefetch=0)
     return [next(it) for _ in range(n)]
   one = batches(pipeline.Shard(), 5, image_batch=8, video_batch=4)
@@ -183,7 +189,8 @@ def test_pipeline_shards_per_process_and_resumes_at_a_step_on_any_process_count(
   # A run saved at step 3 by two processes resumes on one (or any number): the stream is
   # rebuilt at the step, random access, and goes on with global batches 3, 4, ...
   ds = pipeline.train_dataset(sources['images/train'], sources['videos/train'], clip_len=2,
-                              seed=0, augment=pipeline.Augmentation(shift=4), image_batch=8, video_batch=4)
+                              seed=0, augment=pipeline.Augmentation(shift=4), image_batch=8,
+                              video_batch=4)
   resumed = pipeline.train_iterator(ds, prefetch=2, start=3)
   for b in (3, 4):
     got = next(resumed)

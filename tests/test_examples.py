@@ -3,6 +3,7 @@ import jax
 import jax.numpy as jnp
 import pytest
 
+from benchmarks.batches import random_batch
 from conftest import ROOT, tiny_config
 from vda_jax import plots
 from vda_jax.adversarial.objective import Objective
@@ -11,7 +12,6 @@ from vda_jax.train import sharding as shd
 from vda_jax.train.experiment import Experiment
 from vda_jax.train.loop import train_and_evaluate
 from vda_jax.train.metrics_writer import read_metrics
-from benchmarks.batches import random_batch
 
 coral = load_config_module(str(ROOT / 'examples' / 'coral.py'))
 

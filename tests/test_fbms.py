@@ -1,9 +1,10 @@
 """FBMS-59 layout: sparse masks in grey levels or colours, scored on annotated frames only."""
 import jax
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
 import numpy as np
-import pytest
-from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 from PIL import Image
+import pytest
 
 from vda_jax import labels
 from vda_jax.data import datasets, media

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, program_env, tiny_overrides
 from vda_jax import grid, preemption, report
 from vda_jax.train.metrics_writer import final_eval, read_metrics
 
@@ -22,7 +22,8 @@ def fake_train(config, workdir):
 
 def test_grid_table_by_hand(tmp_path):
   results = grid.run_grid(str(ROOT / 'configs' / 'embedded.py'), str(tmp_path),
-                                ['cnn2d', 'segformer'], ['source_only', 'adversarial', 'upper_bound'],
+                                ['cnn2d', 'segformer'],
+                                ['source_only', 'adversarial', 'upper_bound'],
                                 [0, 1], overrides=['train.steps=3'], train_fn=fake_train)
   assert len(results) == 12
   rows = {(r['model'], r['method']): r for r in report.summarise(results)}
@@ -47,7 +48,8 @@ def test_grid_table_by_hand(tmp_path):
   assert ('| cnn2d | adversarial | 2 | 0.600 (0.600–0.600) | 0.370 (0.243–0.497) | — | '
           '0.400 (0.400–0.400) | +0.020 | 0.250 | 16.7% | 27.8% |') in table
   with open(tmp_path / 'results.csv') as f:
-    assert [r['method'] for r in csv.DictReader(f)][:3] == ['source_only', 'adversarial', 'upper_bound']
+    methods = [r['method'] for r in csv.DictReader(f)][:3]
+    assert methods == ['source_only', 'adversarial', 'upper_bound']
 
 
 def test_one_seed_shows_the_runs_bootstrap_ci_and_no_reference_runs_give_dashes():
@@ -68,11 +70,13 @@ def test_plots_are_written(tmp_path):
   plots.results_figure(report.summarise(results), tmp_path / 'results.png')
   run = tmp_path / 'run'
   run.mkdir()
-  (run / 'metrics.jsonl').write_text('{"step": 5, "sup_loss": 1.0}\n{"step": 10, "sup_loss": 0.5}\n')
+  (run / 'metrics.jsonl').write_text('{"step": 5, "sup_loss": 1.0}\n'
+                                     '{"step": 10, "sup_loss": 0.5}\n')
   adv = tmp_path / 'adv'
   adv.mkdir()
   (adv / 'metrics.jsonl').write_text(''.join(
-      json.dumps({'step': s, 'sup_loss': 1.0 / s, 'domain_loss/stage4': 0.69, 'disc_acc/stage4': 0.6,
+      json.dumps({'step': s, 'sup_loss': 1.0 / s,
+                  'domain_loss/stage4': 0.69, 'disc_acc/stage4': 0.6,
                   'clustered_loss/stem': 0.6, 'clustered_acc/stem': 0.7,
                   'clusters/stem/image/0': 0.7, 'clusters/stem/image/1': 0.3,
                   'clusters/stem/video/0': 0.2, 'clusters/stem/video/1': 0.8}) + '\n'
@@ -126,24 +130,23 @@ def test_holm_by_hand():
 @pytest.mark.slow
 def test_experiment_script_trains_reports_and_then_skips_finished_runs(tmp_path, data_dir):
   """scripts/experiment.py end to end on the tiny benchmark: the main job's path."""
-  tiny = {'data.data_dir': data_dir, 'data.image_size': 32, 'data.stored_clip_len': 4,
-          'data.num_train_images': 64, 'data.num_test_images': 16, 'data.num_val_images': 8,
-          'data.num_train_clips': 16, 'data.num_test_clips': 8, 'data.num_val_clips': 4,
-          'input.image_batch': 8, 'input.video_batch': 4, 'input.clip_len': 2, 'input.prefetch': 0,
-          'model.width': 8, 'train.steps': 10, 'train.eval_every': 10, 'train.checkpoint_every': 10,
-          'train.compile_cache_dir': '', 'eval.image_batch': 8, 'eval.clip_batch': 4,
-          'mesh.data': 1}
+  tiny = tiny_overrides(data_dir, steps=10)
   # The main job's command (scripts/main.sh: runs side by side); --analysis is covered
   # by test_analysis.
   command = lambda workdir, methods, parallel: [
       sys.executable, 'scripts/experiment.py', f'--workdir={workdir}', f'--methods={methods}',
-      f'--parallel={parallel}', *[f'--set={k}={v}' for k, v in tiny.items()]]
-  env = {**os.environ, 'JAX_COMPILATION_CACHE_DIR': os.environ.get(
-      'VDA_TEST_JAX_CACHE', '/tmp/vda_jax_test_xla_cache')}
+      f'--parallel={parallel}', *[f'--set={o}' for o in tiny]]
   run = lambda args: subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=900,
-                                    env=env)
+                                    env=program_env())
   first = run(command(tmp_path / 'main', 'source_only,adversarial', 2))
   assert first.returncode == 0, first.stderr[-3000:]
+  # It ends with what its user came for: the table, then where the files are; the
+  # libraries' notices (TFDS's 'Using custom data configuration') stay out.
+  *_, table_end, written = first.stdout.strip().splitlines()
+  assert table_end.startswith('| cnn2d | adversarial | 1 |')
+  assert written == (f'written to {tmp_path / "main"}/: results.md/.csv/.json, results.png, '
+                     'curves.png, examples_<model>.png')
+  assert 'custom data configuration' not in first.stderr
   rows = (tmp_path / 'main' / 'results.md').read_text().strip().splitlines()[2:]
   assert [r.split(' | ')[1] for r in rows] == ['source_only', 'adversarial']
   assert (tmp_path / 'main' / 'curves.png').exists()

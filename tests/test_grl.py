@@ -40,7 +40,9 @@ def test_grl_schedules():
   assert float(grl_scale(5, 100, 'constant', 0.7)) == pytest.approx(0.7)
   assert float(grl_scale(0, 100, 'dann', 1.0)) == pytest.approx(0.0)
   p = 0.25
-  assert float(grl_scale(25, 100, 'dann', 2.0)) == pytest.approx(2.0 * (2 / (1 + np.exp(-10 * p)) - 1), rel=1e-6)
-  assert float(grl_scale(500, 100, 'dann', 1.0)) == pytest.approx(2 / (1 + np.exp(-10)) - 1, rel=1e-6)
+  expected = 2.0 * (2 / (1 + np.exp(-10 * p)) - 1)
+  assert float(grl_scale(25, 100, 'dann', 2.0)) == pytest.approx(expected, rel=1e-6)
+  expected = 2 / (1 + np.exp(-10)) - 1
+  assert float(grl_scale(500, 100, 'dann', 1.0)) == pytest.approx(expected, rel=1e-6)
   with pytest.raises(ValueError, match='linear'):
     grl_scale(0, 10, 'linear', 1.0)

@@ -38,7 +38,8 @@ def test_tpu_pod_dry_run_creates_copies_trains_on_every_worker_and_deletes():
   create, delete = commands[0], commands[-1]
   assert create[:6] == ['gcloud', 'compute', 'tpus', 'tpu-vm', 'create', 'p']
   assert {'--zone=z', '--accelerator-type=v4-32'} <= set(create)
-  assert delete[:6] == ['gcloud', 'compute', 'tpus', 'tpu-vm', 'delete', 'p'] and '--zone=z' in delete
+  assert delete[:6] == ['gcloud', 'compute', 'tpus', 'tpu-vm', 'delete', 'p']
+  assert '--zone=z' in delete
   runs = [c for c in commands if any('vda_jax.commands.train' in a for a in c)]
   assert len(runs) == 1 and '--worker=all' in runs[0]
   remote = next(a for a in runs[0] if a.startswith('--command='))[len('--command='):]

@@ -6,11 +6,11 @@ PACKAGE = pathlib.Path(__file__).resolve().parents[1] / 'vda_jax'
 
 # Lowest first; a module may import its own layer's modules and lower layers only.
 LAYERS = (
-    ('labels', 'config_arg', 'preemption'),
+    ('labels', 'config_arg', 'preemption', 'logs'),
     ('data', 'models', 'adversarial'),
     ('eval',),
     ('train.state', 'train.step', 'train.sharding', 'train.distributed', 'train.profiling',
-     'train.metrics_writer', 'train.checkpoint', 'train.environment'),
+     'train.metrics_writer', 'train.checkpoint', 'train.environment', 'train.workdir_lock'),
     ('train.experiment',),
     ('train.loop',),
     ('processes', 'plots', 'analysis', 'segment', 'grid', 'configs'),

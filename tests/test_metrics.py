@@ -2,8 +2,8 @@
 import json
 
 import numpy as np
-import pytest
 from PIL import Image
+import pytest
 
 from conftest import SHARED_DATA
 from vda_jax.eval import metrics
@@ -89,8 +89,9 @@ def test_j_and_f_match_the_official_davis_toolkit_on_every_frame():
       assert abs(metrics.boundary_f(pred, truth) - ref['F'][i]) < 1e-3, (seq, frame)
       preds.append(pred)
       truths.append(truth)
-    seq_scores = metrics.davis_scores({'J': [[metrics.region_j(p, t) for p, t in zip(preds, truths)]],
-                                       'F': [[metrics.boundary_f(p, t) for p, t in zip(preds, truths)]]})
+    pairs = list(zip(preds, truths))
+    seq_scores = metrics.davis_scores({'J': [[metrics.region_j(p, t) for p, t in pairs]],
+                                       'F': [[metrics.boundary_f(p, t) for p, t in pairs]]})
     assert seq_scores['J'] == pytest.approx(ref['J_mean'], abs=1e-3)
     assert seq_scores['F'] == pytest.approx(ref['F_mean'], abs=1e-3)
 

@@ -4,13 +4,13 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from conftest import tiny_config
 from benchmarks.batches import random_batch
+from conftest import tiny_config
 from vda_jax.models.registry import MODELS, build_model
 from vda_jax.models.taps import tap_shapes
+from vda_jax.train import experiment
 from vda_jax.train import sharding as shd
 from vda_jax.train import step as step_lib
-from vda_jax.train import experiment
 from vda_jax.train.experiment import Experiment
 
 ARCHS = sorted(MODELS)

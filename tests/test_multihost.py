@@ -17,11 +17,11 @@ import numpy as np
 import pytest
 
 from conftest import COMPILE_FLAGS, ROOT, tiny_config
+from vda_jax.train import checkpoint, workdir_lock
+from vda_jax.train.experiment import Experiment
 from vda_jax.train.metrics_writer import read_metrics
 
 pytestmark = pytest.mark.slow  # real subprocesses: several minutes
-from vda_jax.train import checkpoint
-from vda_jax.train.experiment import Experiment
 
 STEPS = 40
 
@@ -124,6 +124,22 @@ def _two_processes(workdir, **env_of_process):
     port = s.getsockname()[1]
   return [_spawn(workdir, VDA_COORDINATOR=f'127.0.0.1:{port}', VDA_NUM_PROCESSES='2',
                  VDA_PROCESS_ID=str(i), **env_of_process.get(f'p{i}', {})) for i in range(2)]
+
+
+def test_a_two_process_launch_on_a_held_workdir_stops_on_both_and_writes_nothing(
+    tmp_path, data_dir):
+  config = _config(data_dir)
+  config.mesh.data = -1
+  checkpoint.save_config(config, str(tmp_path))
+  with workdir_lock.hold(str(tmp_path)):  # this process stands in for a live run
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    processes = _two_processes(tmp_path)
+    outputs = [p.communicate(timeout=300)[0] for p in processes]
+    assert [p.returncode for p in processes] == [1, 1], outputs
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+  # Process 0 names the holder; process 1 learns of it from process 0.
+  assert f'pid {os.getpid()}' in outputs[0].strip().splitlines()[-1]
+  assert 'is in use by a live run (process 0 says who)' in outputs[1].strip().splitlines()[-1]
 
 
 def test_two_processes_stop_at_the_same_eval_record_on_a_sigterm_to_one(

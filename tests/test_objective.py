@@ -7,11 +7,13 @@ import numpy as np
 import pytest
 
 from conftest import tiny_config
-
-from vda_jax.adversarial import clustering
-from vda_jax.adversarial.losses import (clustered_domain_loss, conditional_features,
-                                        domain_loss, entropy_loss)
-from vda_jax.adversarial import terms
+from vda_jax.adversarial import clustering, terms
+from vda_jax.adversarial.losses import (
+  clustered_domain_loss,
+  conditional_features,
+  domain_loss,
+  entropy_loss,
+)
 from vda_jax.adversarial.objective import Objective
 from vda_jax.adversarial.terms import TermInputs
 
@@ -60,7 +62,8 @@ def test_clustered_loss_masks_one_sided_and_empty_clusters():
 def test_clustered_loss_with_one_cluster_is_the_global_loss():
   rng = np.random.default_rng(0)
   image, video = jnp.asarray(rng.normal(size=(2, 4, 4))), jnp.asarray(rng.normal(size=(3, 4, 4)))
-  one = lambda i, v: clustered_domain_loss(i, v, jnp.zeros(i.shape, int), jnp.zeros(v.shape, int), 1)
+  one = lambda i, v: clustered_domain_loss(i, v, jnp.zeros(i.shape, int),
+                                          jnp.zeros(v.shape, int), 1)
   for a, b in zip(one(image, video), domain_loss(image, video)):
     assert float(a) == pytest.approx(float(b), rel=1e-6)
   gi, gv = jax.grad(lambda i, v: one(i, v)[0], (0, 1))(image, video)
@@ -73,7 +76,8 @@ def _shapes(**taps):
   return {k: jax.ShapeDtypeStruct(v, jnp.float32) for k, v in taps.items()}
 
 
-def _run(objective, params, state, fi, fv, li=None, lv=None, labels=None, lam=1.0, first_step=False):
+def _run(objective, params, state, fi, fv, li=None, lv=None, labels=None, lam=1.0,
+         first_step=False):
   return objective(params, state, TermInputs(fi, fv, li, lv, labels, lam, first_step))
 
 
@@ -89,7 +93,8 @@ def test_clustered_term_with_one_cluster_equals_the_global_term_in_the_network()
   def total(objective, p, fi, fv):
     return _run(objective, p, {'stem': zeros}, {'stem': fi}, {'stem': fv}, lam=0.5,
                 first_step=True)[0]
-  assert float(total(clus, cparams, fi, fv)) == pytest.approx(float(total(glob, params, fi, fv)), rel=1e-6)
+  expected = float(total(glob, params, fi, fv))
+  assert float(total(clus, cparams, fi, fv)) == pytest.approx(expected, rel=1e-6)
   g1 = jax.grad(total, (2, 3))(glob, params, fi, fv)
   g2 = jax.grad(total, (2, 3))(clus, cparams, fi, fv)
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7), g1, g2)
@@ -106,7 +111,8 @@ def test_per_cluster_and_conditioned_discriminators_by_hand():
     params, _ = obj.init(jax.random.key(0), _shapes(f=(1, 1)), 5)
     if mode == 'per_cluster':  # logit_k = w_k * x + b_k
       w, b = np.array([2.0, -1.0]), np.array([0.1, 0.3])
-      params['disc']['clustered']['f'] = {'Dense_0': {'kernel': jnp.asarray([w]), 'bias': jnp.asarray(b)}}
+      params['disc']['clustered']['f'] = {
+          'Dense_0': {'kernel': jnp.asarray([w]), 'bias': jnp.asarray(b)}}
       logit = lambda x, k: w[k] * x + b[k]
     else:  # logit = w0 * x + w1 * [k == 0] + w2 * [k == 1] + b
       w = np.array([2.0, 0.5, -0.7])
@@ -143,7 +149,8 @@ def test_entropy_loss_by_hand():
 
 def test_cdan_input_is_the_outer_product_with_resized_predictions():
   feats = jnp.arange(1.0, 5.0).reshape(1, 1, 2, 2)            # 1x2 grid, 2 channels
-  logits = jnp.log(jnp.array([[[[0.2, 0.8], [0.2, 0.8]], [[0.6, 0.4], [0.6, 0.4]]]]))  # (1, 2, 2, 2)
+  # (1, 2, 2, 2)
+  logits = jnp.log(jnp.array([[[[0.2, 0.8], [0.2, 0.8]], [[0.6, 0.4], [0.6, 0.4]]]]))
   joint = conditional_features(feats, logits)
   # 2x2 predictions average down to the 1x2 grid: column 0 -> (0.4, 0.6), column 1 same.
   np.testing.assert_allclose(joint[0, 0, 0], [1 * 0.4, 1 * 0.6, 2 * 0.4, 2 * 0.6], rtol=1e-5)
@@ -156,7 +163,8 @@ def test_output_space_term_feeds_probabilities_and_minent_adds_entropy():
   obj = Objective((terms.OutputSpace({'logits': 1.0}, depth=0), terms.Entropy(0.5)))
   params, _ = obj.init(jax.random.key(0), _shapes(logits=(1, 1, 1, 2)), 2)
   w, b = np.array([1.5, -2.0]), 0.2
-  params['disc']['global']['logits'] = {'Dense_0': {'kernel': jnp.asarray(w[:, None]), 'bias': jnp.array([b])}}
+  params['disc']['global']['logits'] = {
+      'Dense_0': {'kernel': jnp.asarray(w[:, None]), 'bias': jnp.array([b])}}
   li, lv = jnp.array([[[[2.0, 0.0]]]]), jnp.array([[[[0.0, 1.0]]]])
   total, metrics, _ = _run(obj, params, {}, {'logits': li}, {'logits': lv}, li, lv)
   soft = lambda z: np.exp(z) / np.exp(z).sum()
@@ -227,7 +235,7 @@ def test_conv_disc_type_builds_conv_global_discriminators_only():
 def test_cdan_predictions_are_detached():
   feats = jnp.arange(1.0, 5.0).reshape(1, 1, 2, 2)
   logits = jnp.asarray(np.random.default_rng(0).normal(size=(1, 1, 2, 3)))
-  total = lambda f, l: jnp.sum(conditional_features(f, l))
+  total = lambda f, z: jnp.sum(conditional_features(f, z))
   g_feats, g_logits = jax.grad(total, (0, 1))(feats, logits)
   # sum_k f_c p_k = f_c: each feature's gradient is sum_k p_k = 1; none reaches the logits.
   np.testing.assert_allclose(g_feats, np.ones((1, 1, 2, 2)), rtol=1e-6)

@@ -34,11 +34,13 @@ def hugging_face_names(state_dict):
     key = re.sub(r'encoder\.layer_norm(\d)', lambda m: f'encoder.layer_norm.{int(m[1]) - 1}', key)
     key = key.replace('layer_norm1', 'layer_norm_1').replace('layer_norm2', 'layer_norm_2')
     key = re.sub(r'block(\d)', lambda m: f'block.{int(m[1]) - 1}', key)
-    key = key.replace('attn.q', 'attention.self.query').replace('attn.proj', 'attention.output.dense')
+    key = key.replace('attn.q', 'attention.self.query')
+    key = key.replace('attn.proj', 'attention.output.dense')
     key = key.replace('attn', 'attention.self').replace('fc1', 'dense1').replace('fc2', 'dense2')
     if '.kv.' in key:
       half = len(value) // 2
-      out[key.replace('.kv.', '.key.')], out[key.replace('.kv.', '.value.')] = value[:half], value[half:]
+      out[key.replace('.kv.', '.key.')] = value[:half]
+      out[key.replace('.kv.', '.value.')] = value[half:]
     else:
       out[key] = value
   out['classifier.weight'] = np.zeros((1000, value.shape[-1]), np.float32)
@@ -56,6 +58,7 @@ def random_params(model, seed, *example):
 def test_safetensors_in_nvlabs_and_hugging_face_names_convert_like_the_pth(tmp_path):
   torch = pytest.importorskip('torch')
   from safetensors.numpy import save_file  # pylint: disable=g-import-not-at-top
+
   import torch_mit  # pylint: disable=g-import-not-at-top
   s = SIZES['nano']
   torch.manual_seed(1)
@@ -105,10 +108,12 @@ def test_converted_mit_checkpoint_reproduces_the_pytorch_network(tmp_path, size)
 
 def test_loading_rejects_wrong_shapes_and_unknown_entries(tmp_path):
   model = build_model({'name': 'segformer', 'size': 'nano'}, num_classes=5)
-  params = jax.eval_shape(model.init, jax.random.key(0), jnp.zeros((1, 32, 32, 3), jnp.uint8))['params']
+  params = jax.eval_shape(model.init, jax.random.key(0),
+                          jnp.zeros((1, 32, 32, 3), jnp.uint8))['params']
   bad = tmp_path / 'bad.npz'
   np.savez(bad, **{'block1_0/attn/q/kernel': np.zeros((3, 3))})
-  with pytest.raises(ValueError, match=r"bad.npz: entry 'block1_0/attn/q/kernel' has shape \(3, 3\), the model expects \(16, 16\)"):
+  with pytest.raises(ValueError, match=r"bad.npz: entry 'block1_0/attn/q/kernel' has shape "
+                                       r"\(3, 3\), the model expects \(16, 16\)"):
     pretrained.load_into(params, str(bad))
   np.savez(bad, **{'encoder/nope': np.zeros(3)})
   with pytest.raises(ValueError, match='1 entries have no place in the model'):
@@ -123,7 +128,8 @@ def test_temporal_model_takes_image_weights_and_keeps_its_new_layers(tmp_path):
   npz = tmp_path / 'image.npz'
   pretrained.save_npz(p2d, npz)
   loaded, names = pretrained.load_into(p3d, str(npz))
-  np.testing.assert_array_equal(loaded['block1_0']['attn']['q']['kernel'], p2d['block1_0']['attn']['q']['kernel'])
+  np.testing.assert_array_equal(loaded['block1_0']['attn']['q']['kernel'],
+                                p2d['block1_0']['attn']['q']['kernel'])
   np.testing.assert_array_equal(loaded['block1_0']['temporal_attn']['qkv']['kernel'],
                                 p3d['block1_0']['temporal_attn']['qkv']['kernel'])
   assert len(names) == len(jax.tree.leaves(p2d))
@@ -132,14 +138,16 @@ def test_temporal_model_takes_image_weights_and_keeps_its_new_layers(tmp_path):
 def test_config_pretrained_path_reaches_the_train_state(tmp_path):
   from conftest import tiny_config  # pylint: disable=g-import-not-at-top
   config = tiny_config(model='segformer')
-  donor = jax.device_get(Experiment.from_config(config, jax.devices()[:1]).init_state().params['model'])
+  donor = Experiment.from_config(config, jax.devices()[:1]).init_state().params['model']
+  donor = jax.device_get(donor)
   donor = jax.tree.map(lambda x: x + 1.0, donor)
   npz = tmp_path / 'donor.npz'
   pretrained.save_npz({k: v for k, v in donor.items() if k.startswith('block')}, npz)
   config.model.pretrained = str(npz)
   state = Experiment.from_config(config, jax.devices()[:1]).init_state()
   got = jax.device_get(state.params['model'])
-  np.testing.assert_array_equal(got['block1_0']['mlp']['fc1']['kernel'], donor['block1_0']['mlp']['fc1']['kernel'])
+  np.testing.assert_array_equal(got['block1_0']['mlp']['fc1']['kernel'],
+                                donor['block1_0']['mlp']['fc1']['kernel'])
   assert not np.array_equal(got['linear_pred']['kernel'], donor['linear_pred']['kernel'])
 
 

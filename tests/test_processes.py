@@ -37,7 +37,8 @@ def test_results_come_back_in_the_jobs_order_each_from_its_own_process(tmp_path)
 
 def test_a_failure_is_named_and_no_new_run_starts_after_it(tmp_path):
   jobs = {s: (s, str(tmp_path)) for s in (3, 4, 5, 6)}
-  with pytest.raises(RuntimeError, match=r'the run 3 failed:\n(.|\n)*ValueError: three is not allowed'):
+  with pytest.raises(RuntimeError,
+                     match=r'the run 3 failed:\n(.|\n)*ValueError: three is not allowed'):
     processes.run_all(jobs, square, parallel=1)
   assert sorted(os.listdir(tmp_path)) == ['started3']
 
@@ -51,6 +52,7 @@ def test_a_sigterm_reaches_the_running_runs_and_stops_the_rest(tmp_path):
     os.kill(os.getpid(), signal.SIGTERM)  # to this (the parent) process only
 
   threading.Thread(target=notice_once_two_run, daemon=True).start()
-  with pytest.raises(preemption.Interrupted, match='run 0 stopped.*run 1 stopped|run 1 stopped.*run 0'):
+  with pytest.raises(preemption.Interrupted,
+                     match='run 0 stopped.*run 1 stopped|run 1 stopped.*run 0'):
     processes.run_all(jobs, wait_for_notice, parallel=2)
   assert sorted(os.listdir(tmp_path)) == ['started0', 'started1']  # run 2 never started

@@ -9,8 +9,8 @@ import shutil
 
 import cv2
 import numpy as np
-import pytest
 from PIL import Image
+import pytest
 
 from conftest import SHARED_DATA
 from vda_jax import preemption
@@ -104,7 +104,8 @@ def test_davis_image_sets_choose_the_splits(tmp_path, data_dir):
 def test_named_davis_splits_replace_image_sets_and_are_checked(tmp_path, data_dir):
   m = np.zeros((24, 32), np.uint8)
   write_davis(tmp_path / 'd', {'a': [m] * 3, 'b': [m] * 4, 'c': [m] * 5})
-  b = davis.builder(str(tmp_path / 'd'), data_dir, '2017', splits={'val': ['b'], 'test': ['c', 'a']})
+  b = davis.builder(str(tmp_path / 'd'), data_dir, '2017',
+                    splits={'val': ['b'], 'test': ['c', 'a']})
   assert {k: v.num_examples for k, v in b.info.splits.items()} == {'val': 1, 'test': 2}
   assert [r['name'].decode() for r in b.as_data_source('val')] == ['b']
   assert sorted(r['name'].decode() for r in b.as_data_source('test')) == ['a', 'c']
@@ -202,7 +203,8 @@ def test_voc_sample_uses_masked_images_and_keeps_void(data_dir):
   r = src[0]
   raw = np.array(Image.open(VOC / 'SegmentationClass' / '2007_000063.png'))
   np.testing.assert_array_equal(r['mask'][..., 0], raw)
-  assert set(np.unique(raw)) == {0, voc.CLASS_NAMES.index('chair'), voc.CLASS_NAMES.index('dog'), 255}
+  chair, dog = voc.CLASS_NAMES.index('chair'), voc.CLASS_NAMES.index('dog')
+  assert set(np.unique(raw)) == {0, chair, dog, 255}
   fg = voc.builder(str(VOC), data_dir, 'foreground').as_data_source('full')[0]['mask'][..., 0]
   np.testing.assert_array_equal(fg, np.where(raw == 255, 255, raw > 0))
 
@@ -251,7 +253,8 @@ def test_mixture_draws_sources_by_weight():
             'mask': np.ones((12, 12, 1), np.uint8)}] * 10
   clips = [{'frames': np.zeros((4, 16, 16, 3), np.uint8)}] * 4
   ds = pipeline.train_dataset(pipeline.Mixture((dark, light), (3.0, 1.0)), clips, image_batch=40,
-                              video_batch=2, clip_len=2, seed=0, augment=pipeline.Augmentation(), size=8)
+                              video_batch=2, clip_len=2, seed=0, augment=pipeline.Augmentation(),
+                              size=8)
   it = pipeline.train_iterator(ds, prefetch=0)
   batches = [next(it) for _ in range(10)]
   light_share = np.mean([b['image'][i, 0, 0, 0] == 255 for b in batches for i in range(40)])
@@ -429,7 +432,8 @@ def test_real_config_mixes_by_name_and_rejects_what_cannot_mix(data_dir):
   with pytest.raises(ValueError, match="davis has object masks, not classes"):
     datasets.load_sources(config.data)
   config.data.update(task='foreground', train_images='coco/nope')
-  with pytest.raises(ValueError, match=r"train_images: coco has no split 'nope'; it has \['train'\]"):
+  with pytest.raises(ValueError,
+                     match=r"train_images: coco has no split 'nope'; it has \['train'\]"):
     datasets.load_sources(config.data)
   config.data.train_images = 'coco'
   with pytest.raises(ValueError, match=r"'coco' is not dataset/split\[:weight\]"):

@@ -39,7 +39,14 @@ def test_val_and_test_sequences_are_fixed_disjoint_and_test_is_scored_only_at_th
 def test_the_split_rule_covers_every_sequence_of_the_real_folder():
   module = load_config_module(CONFIG)
   folders = {p.name for p in (REAL_MINI / 'DAVIS' / 'JPEGImages' / '480p').iterdir()}
-  assert set(module.VAL_SEQUENCES) | set(module.TEST_SEQUENCES) == folders
+  image_sets = REAL_MINI / 'DAVIS' / 'ImageSets' / '2016'
+  listed = {split: set((image_sets / f'{split}.txt').read_text().split())
+            for split in ('train', 'val')}
+  # DAVIS-2016's val sequences are this recipe's val and test; its train sequences (the
+  # salient-photos setting's unlabeled video) are read by no split of this recipe.
+  assert set(module.VAL_SEQUENCES) | set(module.TEST_SEQUENCES) == listed['val']
+  assert not set(module.VAL_SEQUENCES) & set(module.TEST_SEQUENCES)
+  assert folders == listed['train'] | listed['val'] and not listed['train'] & listed['val']
 
 
 @pytest.mark.slow

@@ -7,19 +7,19 @@ import sys
 
 import jax
 import jax.numpy as jnp
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
 import numpy as np
-import pytest
-from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 from PIL import Image
+import pytest
+from test_real_data import moving_square, write_mp4
 
 from conftest import ROOT, SHARED_DATA
-from test_real_data import moving_square, write_mp4
+from vda_jax.config_arg import load_config_module
 from vda_jax.data import media
 from vda_jax.eval import inference, metrics
-from vda_jax.config_arg import load_config_module
 from vda_jax.segment import segment_with_run
-from vda_jax.train import loop
-from vda_jax.train import checkpoint
+from vda_jax.train import checkpoint, loop
 
 DAVIS = SHARED_DATA / 'davis2016-sample'
 needs_shared = pytest.mark.skipif(not SHARED_DATA.exists(), reason='needs ../shared/data')
@@ -34,10 +34,12 @@ def threshold_predict():
 def test_segment_videos_streams_in_order_at_each_frame_size():
   predict, sharding = threshold_predict()
   # Two videos of different sizes and lengths; frame t is bright when t % 3 == 0.
+
   def video(n, h, w):
     return [np.full((h, w, 3), 255 if t % 3 == 0 else 0, np.uint8) for t in range(n)]
-  out = list(inference.segment_videos(predict, None, [('a', video(5, 30, 40)), ('b', video(4, 9, 7))],
-                                      size=8, clip_len=2, batch_size=3, sharding=sharding))
+  videos = [('a', video(5, 30, 40)), ('b', video(4, 9, 7))]
+  out = list(inference.segment_videos(predict, None, videos, size=8, clip_len=2, batch_size=3,
+                                      sharding=sharding))
   assert [(k, t) for k, t, _ in out] == [('a', t) for t in range(5)] + [('b', t) for t in range(4)]
   for key, t, mask in out:
     assert mask.shape == ((30, 40) if key == 'a' else (9, 7))
@@ -124,8 +126,9 @@ def test_segment_command_on_a_real_mp4(real_run, tmp_path):
   video = tmp_path / 'walk.mp4'
   write_mp4(video, moving_square(23))
   out = tmp_path / 'walk'
-  proc = subprocess.run([sys.executable, '-m', 'vda_jax.commands.segment', f'--checkpoint={workdir}',
-                         f'--input={video}', f'--output={out}'], capture_output=True, text=True,
+  proc = subprocess.run([sys.executable, '-m', 'vda_jax.commands.segment',
+                         f'--checkpoint={workdir}', f'--input={video}', f'--output={out}'],
+                        capture_output=True, text=True,
                         cwd=ROOT, env={**os.environ, 'JAX_PLATFORMS': 'cpu'}, timeout=300)
   assert proc.returncode == 0, proc.stderr[-2000:]
   assert sorted(os.listdir(out)) == ['masks', 'overlay.mp4']
@@ -155,7 +158,8 @@ def test_segment_bad_input_leaves_no_output(real_run, tmp_path):
     (short_gt / f'{i:05d}.png').write_bytes(
         (DAVIS / 'Annotations' / '480p' / 'car-shadow' / f'{i:05d}.png').read_bytes())
   out = tmp_path / 'car'
-  with pytest.raises(media.DataError, match=r'gt: 10 ground-truth masks, but .*car-shadow has more'):
+  with pytest.raises(media.DataError,
+                     match=r'gt: 10 ground-truth masks, but .*car-shadow has more'):
     segment_with_run(workdir, frames, str(out), ground_truth=str(short_gt), progress=False)
   assert not out.exists() and not (tmp_path / 'car.incomplete').exists()
 

@@ -65,6 +65,7 @@ def test_candidates_are_scored_on_the_val_splits_only():
 
 def test_dev_score_of_a_network(sources):
   import jax
+
   from conftest import tiny_config
   config = tiny_config('source_only')
   exp = Experiment.from_config(config, jax.devices()[:1])

@@ -4,10 +4,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from benchmarks.batches import random_batch
 from conftest import ROOT, tiny_config
 from vda_jax.adversarial.losses import domain_loss, segmentation_loss
 from vda_jax.adversarial.objective import parse_taps
-from benchmarks.batches import random_batch
 from vda_jax.config_arg import load_config_module
 from vda_jax.train import sharding as shd
 from vda_jax.train import step as step_lib
@@ -167,7 +167,8 @@ def test_bad_configs_fail_before_compiling_with_clear_messages():
   config = tiny_config()
   config.mesh.data = 4
   config.input.image_batch = 6
-  with pytest.raises(ValueError, match='config.input.image_batch=6 is not divisible by the 4 devices'):
+  with pytest.raises(ValueError,
+                     match='config.input.image_batch=6 is not divisible by the 4 devices'):
     Experiment.from_config(config, jax.devices()[:4])
   config = tiny_config()
   config.adversarial.taps = 'aux_logits'

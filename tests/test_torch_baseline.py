@@ -5,15 +5,15 @@ import jax
 import numpy as np
 import pytest
 
-from conftest import tiny_config
 from benchmarks import measure
 from benchmarks.batches import random_batch
+from conftest import tiny_config
 from vda_jax.adversarial.grl import grl_scale
 from vda_jax.train.step import loss_fn
 
 torch = pytest.importorskip('torch')
 from benchmarks import torch_baseline  # noqa: E402  (needs torch)
-from vda_jax.train.experiment import Experiment
+from vda_jax.train.experiment import Experiment  # noqa: E402
 
 
 def _both(config):

@@ -7,13 +7,13 @@ import jax
 import numpy as np
 import pytest
 
-from conftest import tiny_config
 from benchmarks.batches import random_batch
+from conftest import tiny_config
 from vda_jax import preemption
 from vda_jax.train import checkpoint, loop, profiling
 from vda_jax.train import sharding as shd
-from vda_jax.train.metrics_writer import read_metrics
 from vda_jax.train.experiment import Experiment
+from vda_jax.train.metrics_writer import read_metrics
 
 
 class Unreadable:
@@ -149,7 +149,9 @@ def test_resume_continues_params_and_data_stream_exactly(tmp_path, data_dir):
 def test_non_finite_loss_stops_with_the_step_and_last_checkpoint(tmp_path, data_dir):
   config = tiny_config('source_only', data_dir)
   config.optimizer.lr = float('nan')
-  with pytest.raises(loop.NonFiniteLossError, match=r"non-finite \['sup_loss', 'total_loss'\] at step 2; last good checkpoint: none"):
+  with pytest.raises(loop.NonFiniteLossError,
+                     match=r"non-finite \['sup_loss', 'total_loss'\] at step 2; "
+                           r"last good checkpoint: none"):
     loop.train_and_evaluate(config, str(tmp_path), jax.devices()[:1])
   assert not (tmp_path / 'checkpoints').exists() or not any((tmp_path / 'checkpoints').iterdir())
 

@@ -3,7 +3,6 @@
 Same module structure and parameter names as the published checkpoints, so its
 random-weight state_dict stands in for a downloaded one in the conversion test.
 """
-import torch
 from torch import nn
 
 
@@ -86,7 +85,8 @@ class MixVisionTransformer(nn.Module):
     super().__init__()
     for i in range(4):
       setattr(self, f'patch_embed{i + 1}', OverlapPatchEmbed(
-          7 if i == 0 else 3, 4 if i == 0 else 2, 3 if i == 0 else embed_dims[i - 1], embed_dims[i]))
+          7 if i == 0 else 3, 4 if i == 0 else 2, 3 if i == 0 else embed_dims[i - 1],
+          embed_dims[i]))
       setattr(self, f'block{i + 1}', nn.ModuleList(
           [Block(embed_dims[i], num_heads[i], mlp_ratio, sr_ratios[i]) for _ in range(depths[i])]))
       setattr(self, f'norm{i + 1}', nn.LayerNorm(embed_dims[i], eps=1e-6))

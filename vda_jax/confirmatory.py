@@ -66,7 +66,8 @@ def arms(plan) -> dict:
 
 def workdirs(workdir, model, preset) -> tuple[str, str]:
   """(selection workdir, verdict workdir) of one (model, preset)."""
-  return tuple(os.path.join(workdir, f'{stage}_{model}_{preset}') for stage in ('select', 'verdict'))
+  return tuple(os.path.join(workdir, f'{stage}_{model}_{preset}')
+               for stage in ('select', 'verdict'))
 
 
 def run(plan_path, workdir, parallel=1, train_fn=None):

@@ -9,7 +9,7 @@ import jax
 from vda_jax import preemption, processes
 from vda_jax.config_arg import apply_overrides, load_config_module
 from vda_jax.data import datasets
-from vda_jax.train import checkpoint
+from vda_jax.train import checkpoint, workdir_lock
 from vda_jax.train.loop import train_and_evaluate
 from vda_jax.train.metrics_writer import final_eval
 
@@ -101,8 +101,20 @@ def train_all(jobs, train_fn=None, parallel=1):
 
 def train_to_end(config, path, train_fn):
   """train_fn(config, path)'s final eval; preemption.Interrupted if a SIGTERM stopped
-  the run, so that a grid stops with it."""
-  results = train_fn(config, path)
+  the run, so that a grid stops with it. A run folder that another live process holds
+  (a second grid, a forgotten vda-train) is waited for, then its logged scores are read if
+  that run finished, or it is resumed: no run is ever trained into twice at once."""
+  while True:
+    try:
+      results = train_fn(config, path)
+      break
+    except workdir_lock.WorkdirHeld:
+      print(f'== {path} is in use by a live run ({workdir_lock.holder(path) or "just ended"}); '
+            'waiting for it', flush=True)
+      workdir_lock.wait_until_free(path)
+      finished = finished_results(path, config)
+      if finished:
+        return finished
   if 'preempted_at_step' in results:
     raise preemption.Interrupted(f'SIGTERM: the run in {path} stopped; the same command '
                                  'resumes it')

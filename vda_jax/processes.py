@@ -12,11 +12,13 @@ import queue as queue_lib
 import signal
 import traceback
 
-from vda_jax import preemption
+from vda_jax import logs, preemption
 
 
-def _train_one(results, key, train, args):
+def _train_one(results, key, train, args, quiet):
   """A child: results.put((key, outcome, failure)); failure is (interrupted, message)."""
+  if quiet:
+    logs.quiet_third_party()
   try:
     results.put((key, train(*args), None))
   except preemption.Interrupted as e:
@@ -32,6 +34,7 @@ def run_all(jobs, train, parallel, on_start=None):
   failed run's traceback. `train` and `args` must pickle (a module-level function)."""
   context = multiprocessing.get_context('spawn')
   results = context.Queue()
+  quiet = logs.is_quiet()
   pending, running, done, failures = list(jobs.items()), {}, {}, []
   with preemption.watch() as preempted:
     forwarded = False
@@ -40,7 +43,7 @@ def run_all(jobs, train, parallel, on_start=None):
         key, args = pending.pop(0)
         if on_start:
           on_start(key)
-        running[key] = context.Process(target=_train_one, args=(results, key, train, args))
+        running[key] = context.Process(target=_train_one, args=(results, key, train, args, quiet))
         running[key].start()
       try:
         key, outcome, failure = results.get(timeout=0.5)

@@ -20,7 +20,6 @@ from vda_jax.grid import run_dir
 from vda_jax.train import sharding as shd
 from vda_jax.train.experiment import Experiment
 
-
 COLUMNS = ('image/mIoU', 'image/mIoU-fg', 'video/mIoU', 'video/mIoU-fg', 'video/J&F-foreground')
 
 
@@ -65,7 +64,8 @@ def summarise(results):
         row[c + ' ci_lo'], row[c + ' ci_hi'] = runs[0][c + '-ci_lo'], runs[0][c + '-ci_hi']
       else:
         row[c + ' ci_lo'], row[c + ' ci_hi'] = row[c] - half, row[c] + half
-    src_img, src_vid = mean(model, 'source_only', 'image/mIoU'), mean(model, 'source_only', 'video/mIoU')
+    src_img = mean(model, 'source_only', 'image/mIoU')
+    src_vid = mean(model, 'source_only', 'video/mIoU')
     upper = mean(model, 'upper_bound', 'video/mIoU')
     gain = row['video/mIoU'] - src_vid
     row['gap'] = src_img - row['video/mIoU']
@@ -94,7 +94,8 @@ def markdown_table(rows):
                  f"{cell(r, 'video/mIoU')} | {cell(r, 'video/mIoU-fg')} | "
                  f"{cell(r, 'video/J&F-foreground')} | "
                  f"{opt(r['image_cost'], '{:+.3f}')} | {opt(r['gap'], '{:.3f}')} | "
-                 f"{opt(100 * r['recovered'], '{:.1f}%')} | {opt(100 * r['closable'], '{:.1f}%')} |")
+                 f"{opt(100 * r['recovered'], '{:.1f}%')} | "
+                 f"{opt(100 * r['closable'], '{:.1f}%')} |")
   return '\n'.join(lines)
 
 
@@ -228,11 +229,13 @@ def analyse(grid, workdir):
     params = exp.restore(path).params['model']
     if method == 'source_only':
       gap = analysis.artifact_gap(exp, params)
-      gap_lines.append(f'| {model} | ' + ' | '.join(f'{gap[s]:.3f}' for s in analysis.SETTINGS) + ' |')
+      cells = ' | '.join(f'{gap[s]:.3f}' for s in analysis.SETTINGS)
+      gap_lines.append(f'| {model} | {cells} |')
     probes[(model, method)] = analysis.domain_probe(exp, params,
                                                     datasets.load_sources(config.data))
   methods = list(dict.fromkeys(m for _, m in probes))
-  probe_lines = ['| model | tap | ' + ' | '.join(methods) + ' |', '|---|---|' + '---|' * len(methods)]
+  probe_lines = ['| model | tap | ' + ' | '.join(methods) + ' |',
+                 '|---|---|' + '---|' * len(methods)]
   for model in dict.fromkeys(m for m, _ in probes):
     taps = next(p for (m, _), p in probes.items() if m == model)
     for tap in taps:

@@ -65,14 +65,14 @@ def _features_and_losses(model, params, x, labels, *, clip_len, image_as_clip, b
     if y is None:
       return f, None
     logits = model_output(model, logits, x)
-    return f, jax.vmap(lambda l, t: segmentation_loss(l[None], t[None]))(logits, y)
+    return f, jax.vmap(lambda z, t: segmentation_loss(z[None], t[None]))(logits, y)
 
   feats, losses = [], []
   for i in range(0, len(x), batch):
-    f, l = jax.device_get(run(params, jnp.asarray(x[i:i + batch]),
+    f, loss = jax.device_get(run(params, jnp.asarray(x[i:i + batch]),
                               None if labels is None else jnp.asarray(labels[i:i + batch])))
     feats.append(np.asarray(f, np.float32))
-    losses.append(None if l is None else np.asarray(l))
+    losses.append(None if loss is None else np.asarray(loss))
   return np.concatenate(feats), None if labels is None else np.concatenate(losses)
 
 

@@ -1,0 +1,1 @@
+"""Alignment: gradient reversal, discriminators, losses, k-means, the registered terms."""

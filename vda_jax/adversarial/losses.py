@@ -70,7 +70,8 @@ def conditional_features(features: jax.Array, logits: jax.Array) -> jax.Array:
 
   The predictions are detached, as in the official CDAN code: the reversed
   gradient reaches the network through the features only, never through its
-  own class probabilities. The (..., H, W, K) logits are resized to the features' grid. Their leading
+  own class probabilities. The (..., H, W, K) logits are resized to the features' grid.
+  Their leading
   axes are matched to the features': frames of clips flattened for a 2D model,
   or broadcast over a static clip's frames. Returns (..., h, w, C * K).
   """

@@ -13,7 +13,7 @@ import jax
 import ml_collections
 
 from vda_jax.adversarial import terms as terms_lib
-from vda_jax.adversarial.grl import grl_scale, LAMBDA_SCHEDULES
+from vda_jax.adversarial.grl import LAMBDA_SCHEDULES, grl_scale
 from vda_jax.adversarial.terms import TermInputs
 
 
@@ -77,7 +77,8 @@ def configured_terms(adv: ml_collections.ConfigDict) -> list:
                        f'{sorted(terms_lib.TERMS)}')
     kind = fields.pop('type')
     if isinstance(fields.get('taps'), str):
-      fields['taps'] = parse_taps(fields['taps'], adv.weight, f'config.adversarial.terms.{name}.taps')
+      fields['taps'] = parse_taps(fields['taps'], adv.weight,
+                                  f'config.adversarial.terms.{name}.taps')
     terms.append(terms_lib.build(kind, **fields))
   return terms
 

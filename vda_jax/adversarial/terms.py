@@ -39,8 +39,13 @@ import jax.numpy as jnp
 from vda_jax.adversarial import clustering
 from vda_jax.adversarial.discriminators import ConvDiscriminator, PixelDiscriminator
 from vda_jax.adversarial.grl import grad_reverse
-from vda_jax.adversarial.losses import (clustered_domain_loss, conditional_features, domain_loss,
-                                        entropy_loss, segmentation_loss)
+from vda_jax.adversarial.losses import (
+  clustered_domain_loss,
+  conditional_features,
+  domain_loss,
+  entropy_loss,
+  segmentation_loss,
+)
 
 AUX = 'aux_logits'          # the auxiliary classifier's output (OutputSpace makes it)
 OUTPUT_TAPS = ('logits', AUX)
@@ -211,8 +216,10 @@ class OutputSpace(GlobalDomain):
   def __call__(self, params, state, inputs):
     total, metrics = 0.0, {}
     if self.aux_tap:
-      head = lambda x: nn.Dense(params['aux']['kernel'].shape[-1]).apply({'params': params['aux']}, x)
-      image_aux, video_aux = head(inputs.image_taps[self.aux_tap]), head(inputs.video_taps[self.aux_tap])
+      dense = nn.Dense(params['aux']['kernel'].shape[-1])
+      head = lambda x: dense.apply({'params': params['aux']}, x)
+      image_aux = head(inputs.image_taps[self.aux_tap])
+      video_aux = head(inputs.video_taps[self.aux_tap])
       aux = segmentation_loss(_to_label_grid(image_aux, inputs.labels), inputs.labels)
       total, metrics['aux_sup_loss'] = self.aux_weight * aux, aux
       inputs = inputs._replace(image_taps={**inputs.image_taps, AUX: image_aux},
@@ -222,7 +229,8 @@ class OutputSpace(GlobalDomain):
 
 
 def _to_label_grid(logits, labels):
-  """Aux logits (B[, T], h, w, K) -> (B, H, W, K) on the labels' grid (static clips' frames vote)."""
+  """Aux logits (B[, T], h, w, K) -> (B, H, W, K) on the labels' grid (static clips' frames
+  vote)."""
   if logits.ndim == labels.ndim + 2:
     logits = jnp.mean(logits, axis=1)
   return jax.image.resize(logits, labels.shape + logits.shape[-1:], 'linear')

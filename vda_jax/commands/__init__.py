@@ -19,9 +19,9 @@ import os
 import pathlib
 import sys
 
-from absl import app, flags, logging
+from absl import app, flags
 
-from vda_jax import preemption
+from vda_jax import logs, preemption
 
 # Input errors: DataError (bad data) is a ValueError; KeyError is a config field
 # that does not exist.
@@ -48,7 +48,8 @@ def config_path(spec: str) -> str:
 def define_parallel_flag():
   """--parallel of the commands that train many runs (grid.train_all)."""
   flags.DEFINE_integer('parallel', 1, 'Runs trained at once, each in its own process (2 on a '
-                       '2-core CPU host: 1.3x sooner; tiny models share an accelerator too: 12 segformer '
+                       '2-core CPU host: 1.3x sooner; tiny models share an accelerator too: 12 '
+                       'segformer '
                        'runs side by side on one H100, docs/results.md).')
 
 
@@ -100,8 +101,8 @@ def run(main):
       _fail(prog, e)
 
   def quiet_main(args):
-    if not flags.FLAGS['verbosity'].present:  # Orbax logs every save at INFO
-      logging.set_verbosity(logging.WARNING)
+    if not flags.FLAGS['verbosity'].present:
+      logs.quiet_third_party()
     return main(args)
 
   try:

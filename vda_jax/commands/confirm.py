@@ -1,7 +1,8 @@
-r"""Runs a pre-registered confirmatory plan exactly (vda_jax.confirmatory): model
-selection on the plan's selection seed, the verdict runs at the selector's
-picks, then one paired test per hypothesis with Holm's adjustment over the
-family. Test splits are scored once per run, after its last step.
+r"""Runs a pre-registered confirmatory plan as written and prints its table.
+
+Model selection on the plan's selection seed, the verdict runs at the selector's picks,
+then one paired test per hypothesis with Holm's adjustment over the family
+(vda_jax.confirmatory). Test splits are scored once per run, after its last step.
 
   vda-confirm --plan=configs/confirmatory.py --workdir=runs/confirmatory --parallel=2
 
@@ -28,7 +29,7 @@ def main(argv):
   host = confirmatory.host_type(dirs)
   rows = confirmatory.hypothesis_tests(plan, results)
   print(confirmatory.write(rows, picks, plan.SELECTOR, host, f.workdir, results))
-  print(f'(written to {f.workdir}/confirmatory.md and confirmatory.json)')
+  print(f'written to {f.workdir}/: confirmatory.md, confirmatory.json')
 
 
 def run():

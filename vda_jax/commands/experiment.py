@@ -33,8 +33,8 @@ flags.DEFINE_list('methods', ['source_only', 'adversarial'], 'Values of the meth
 flags.DEFINE_list('seeds', ['0'], 'Run seeds.')
 flags.DEFINE_multi_string('set', [], 'Override applied to every run, e.g. train.steps=800.')
 flags.DEFINE_string('arg', '', "Extra config args for every run, e.g. 'preset=photometric'.")
-flags.DEFINE_string('selection', '', 'selection.json of scripts/model_selection.py: each method runs '
-                    'with the fields chosen there.')
+flags.DEFINE_string('selection', '', 'selection.json of vda-select: each method runs with the '
+                    'fields chosen there.')
 flags.DEFINE_enum('selector', 'dev', ['dev', 'oracle'], 'Which choice of --selection to use.')
 commands.define_parallel_flag()
 flags.DEFINE_bool('analysis', False, 'Also the artifact gap analysis and the domain probe.')
@@ -73,8 +73,10 @@ def main(argv):
     with open(f'{f.workdir}/analysis.md', 'w') as out:
       out.write(analysis_md)
     print(analysis_md)
-  print(f'(written to {f.workdir}/: results.md/.csv/.json' +
-        (', results.png, curves.png, examples_<model>.png' if f.plots else '') + (', analysis.md' if f.analysis else '') + ')')
+  written = ['results.md/.csv/.json'] + (['paired.md'] if paired else [])
+  written += ['results.png', 'curves.png', 'examples_<model>.png'] if f.plots else []
+  written += ['analysis.md'] if f.analysis else []
+  print(f'written to {f.workdir}/: {", ".join(written)}')
 
 
 def run():

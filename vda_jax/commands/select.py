@@ -1,9 +1,9 @@
-r"""Model selection: trains every candidate of each method's search space (config
-file's `search_space`) with one seed (--seed; keep it apart from a verdict's
-seeds), scores it on the held-out val splits only, and picks one per method by
-the oracle (labeled videos/val) and by Deep Embedded Validation (no video
-labels); reports how well DEV ranks the candidates
-(Spearman's rho against the oracle). Test splits are never read.
+r"""Model selection: picks each method's fields on the val splits, by the oracle and by DEV.
+
+Every candidate of the config file's `search_space` trains with one seed (--seed; keep
+it apart from a verdict's seeds) and is scored on the held-out val splits only: the
+oracle reads labeled videos/val, Deep Embedded Validation needs no video labels, and
+Spearman's rho says how well DEV ranks the candidates. Test splits are never read.
 
   vda-select --workdir=runs/select_photometric --arg=preset=photometric \
       --models=cnn2d --methods=adversarial,clustered,paper
@@ -33,7 +33,7 @@ def main(argv):
   rows = selection.run_selection(config, f.workdir, f.models or grid.default_models(config, f.arg),
                                  f.methods, f.arg, f.set, parallel=f.parallel, seed=f.seed)
   print(selection.write_selection(rows, f.workdir))
-  print(f'(written to {f.workdir}/selection.json and selection.md)')
+  print(f'written to {f.workdir}/: selection.json, selection.md')
 
 
 def run():

@@ -1,0 +1,1 @@
+"""Data: procedural scenes, TFDS builders, media decoding, the Grain pipeline."""

@@ -16,6 +16,7 @@ from PIL import Image
 IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp')
 VIDEO_SUFFIXES = ('.mp4', '.avi', '.webm', '.mkv', '.mov', '.m4v')
 
+
 def _voc_palette():
   palette = np.zeros((256, 3), np.uint8)
   for i in range(256):
@@ -206,4 +207,3 @@ def chunks(items, chunk_len):
       buf, start = [], start + chunk_len
   if buf and start == 0:
     yield start, buf
-

@@ -196,7 +196,8 @@ def train_iterator(dataset, *, num_workers=0, prefetch=2, start=0):
   workers decode in parallel, threads prefetch."""
   ds = dataset[start:].to_iter_dataset()
   if num_workers > 0:
-    if not flags.FLAGS.is_parsed():  # Grain workers read absl flags; outside absl.app nobody parsed them
+    # Grain workers read absl flags; outside absl.app nobody parsed them.
+    if not flags.FLAGS.is_parsed():
       flags.FLAGS.mark_as_parsed()
     ds = ds.mp_prefetch(grain.MultiprocessingOptions(
         num_workers=num_workers, per_worker_buffer_size=prefetch))

@@ -1,0 +1,1 @@
+"""Evaluation: metrics, streaming inference, scoring a run, the domain classifier."""

@@ -2,9 +2,9 @@
 import numpy as np
 
 from vda_jax import labels as labels_lib
-from vda_jax.preemption import checked
 from vda_jax.data.pipeline import stack_frames
 from vda_jax.eval import inference, metrics
+from vda_jax.preemption import checked
 
 
 def evaluate_split(predict, params, source, kind, *, sharding, class_names, batch_size,

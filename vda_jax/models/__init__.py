@@ -1,0 +1,1 @@
+"""Networks with named taps, their registry, and pretrained weights."""

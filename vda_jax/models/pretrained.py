@@ -10,7 +10,6 @@ import re
 import flax
 import numpy as np
 
-
 # Hugging Face's SegFormer names -> NVlabs' (the inverse of transformers'
 # convert_segformer_original_to_pytorch.py); key/value are joined into kv below.
 _HF_RENAMES = (

@@ -121,7 +121,8 @@ class Block(nn.Module):
   @nn.compact
   def __call__(self, x):
     ln = lambda name: nn.LayerNorm(epsilon=1e-6, dtype=self.dtype, name=name)
-    x = x + EfficientAttention(self.dim, self.heads, self.sr_ratio, self.dtype, name='attn')(ln('norm1')(x))
+    attention = EfficientAttention(self.dim, self.heads, self.sr_ratio, self.dtype, name='attn')
+    x = x + attention(ln('norm1')(x))
     if self.temporal:
       x = x + TemporalAttention(self.heads, self.frames, self.dtype, name='temporal_attn')(
           ln('temporal_norm')(x))

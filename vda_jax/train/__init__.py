@@ -1,0 +1,1 @@
+"""Training: state, the jitted step, sharding, one run's wiring, checkpoints, the loop."""

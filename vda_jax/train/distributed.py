@@ -14,7 +14,8 @@ import ml_collections
 
 
 def settings(dist_config, environ=os.environ):
-  """(coordinator, num_processes, process_id) to initialize with; coordinator None = single process."""
+  """(coordinator, num_processes, process_id) to initialize with; coordinator None = single
+  process."""
   coordinator = dist_config.coordinator or environ.get('VDA_COORDINATOR', '')
   if not coordinator:
     return None, 1, 0

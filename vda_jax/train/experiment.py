@@ -24,7 +24,7 @@ from vda_jax.models.registry import build_model
 from vda_jax.models.taps import check_taps
 from vda_jax.train import checkpoint
 from vda_jax.train import sharding as shd
-from vda_jax.train.state import init_train_state, make_optimizer, TrainState
+from vda_jax.train.state import TrainState, init_train_state, make_optimizer
 from vda_jax.train.step import jit_predict, jit_train_step
 
 

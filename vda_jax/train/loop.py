@@ -1,20 +1,23 @@
 """The training loop: data -> jitted step -> logs, evals, checkpoints.
 
 The run's wiring is `train.experiment.Experiment`; its workdir (config.json,
-checkpoints) is `train.checkpoint`; SIGTERM is `vda_jax.preemption`.
+checkpoints) is `train.checkpoint`, held by one live run at a time
+(`train.workdir_lock`); SIGTERM is `vda_jax.preemption`.
 """
+import contextlib
 import logging
 import time
 from typing import Sequence
 
 import jax
+from jax.experimental import multihost_utils
 import ml_collections
 import numpy as np
 import tqdm
 
 from vda_jax import preemption
 from vda_jax.data import datasets
-from vda_jax.train import checkpoint, environment, profiling
+from vda_jax.train import checkpoint, environment, profiling, workdir_lock
 from vda_jax.train import sharding as shd
 from vda_jax.train.experiment import Experiment, train_iterator
 from vda_jax.train.metrics_writer import MetricWriter, final_eval
@@ -39,8 +42,29 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   """Trains per `config` into `workdir` (resuming if it holds checkpoints); returns final eval,
   or {'preempted_at_step': step} when a SIGTERM made it save and stop early (step
   None: the notice came during a dataset build, before training; nothing to save)."""
-  with preemption.watch() as preempted:
+  with preemption.watch() as preempted, _hold(workdir):
     return _train_and_evaluate(config, workdir, devices, preempted)
+
+
+@contextlib.contextmanager
+def _hold(workdir):
+  """The run holds its workdir: process 0 takes the lock before any process writes, and
+  every process of the launch stops (WorkdirHeld) if another live run holds it."""
+  with contextlib.ExitStack() as stack:
+    refused = None
+    if jax.process_index() == 0:
+      try:
+        stack.enter_context(workdir_lock.hold(workdir))
+      except workdir_lock.WorkdirHeld as e:
+        refused = e
+    if jax.process_count() > 1:
+      if multihost_utils.broadcast_one_to_all(np.int32(refused is not None)) and not refused:
+        refused = workdir_lock.WorkdirHeld(
+            f'{workdir} is in use by a live run (process 0 says who): wait for it to finish, '
+            'or stop that process')
+    if refused:
+      raise refused
+    yield
 
 
 def _train_and_evaluate(config, workdir, devices, preempted):

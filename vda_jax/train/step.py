@@ -39,7 +39,7 @@ def _apply_each(model, params, inputs):
   cuts = np.cumsum([x.shape[0] for x in inputs])[:-1]
   split = lambda t: jnp.split(t, cuts)
   parts = {k: split(v) for k, v in taps.items()}
-  return [(l, {k: v[i] for k, v in parts.items()}) for i, l in enumerate(split(logits))]
+  return [(z, {k: v[i] for k, v in parts.items()}) for i, z in enumerate(split(logits))]
 
 
 def forward(model: nn.Module, params, images: jax.Array, clips: jax.Array,

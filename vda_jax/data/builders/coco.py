@@ -1,7 +1,7 @@
 """COCO instance annotations as segmentation masks (`vda_coco`), from a manual dir.
 
-    <manual_dir>/annotations/instances_<split>.json + <manual_dir>/<split>/*.jpg   (official)
-    <manual_dir>/annotations.json + <manual_dir>/images/*.jpg                     (one split 'train')
+    <manual_dir>/annotations/instances_<split>.json + <manual_dir>/<split>/*.jpg  (official)
+    <manual_dir>/annotations.json + <manual_dir>/images/*.jpg          (one split 'train')
 
 Modes: 'foreground' (every instance = 1, class-agnostic objects) or 'semantic'
 (category -> 1..K in the order of category ids; the names are in
@@ -9,8 +9,8 @@ Modes: 'foreground' (every instance = 1, class-agnostic objects) or 'semantic'
 longer side at most that (training copies: decoding a small image is cheap);
 evaluation reads full-size records. `val_count=N` holds out a validation split of the
 one-file layout: the N images with the highest image ids form 'val', the rest
-'train' (a fixed rule, so every run and every host splits alike). Crowd regions become void (255) where no
-instance covers them. Polygons are filled with OpenCV, RLE (uncompressed
+'train' (a fixed rule, so every run and every host splits alike). Crowd regions become
+void (255) where no instance covers them. Polygons are filled with OpenCV, RLE (uncompressed
 lists and compressed strings) decoded here, so pycocotools is not needed.
 """
 import json

@@ -15,7 +15,7 @@ import tensorflow_datasets as tfds
 
 from vda_jax.data import media
 from vda_jax.data.builders import manual
-from vda_jax.labels import to_foreground, VOID
+from vda_jax.labels import VOID, to_foreground
 
 LAYOUT = 'JPEGImages/<id>.jpg + SegmentationClass/<id>.png'
 MODES = ('semantic', 'foreground')
@@ -58,7 +58,8 @@ class VdaVoc(tfds.core.GeneratorBasedBuilder):
   BUILDER_CONFIGS = [manual.ManualConfig(mode) for mode in MODES]
 
   def _info(self):
-    names = list(CLASS_NAMES) if self.builder_config.mode == 'semantic' else ['background', 'object']
+    semantic = self.builder_config.mode == 'semantic'
+    names = list(CLASS_NAMES) if semantic else ['background', 'object']
     return tfds.core.DatasetInfo(builder=self, metadata=tfds.core.MetadataDict(class_names=names),
                                  features=tfds.features.FeaturesDict({
         'image': manual.Image(shape=(None, None, 3)),
