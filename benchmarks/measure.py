@@ -172,12 +172,14 @@ def scaled_config(config, axis, value):
 
 
 def benchmark_torch_step(config, steps=20, warmup=3):
-  """Median step s and frames/s of the same 2D CNN step in eager PyTorch (`torch_baseline`),
-  on the same random batch; needs the optional `torch` extra."""
+  """Median step s and frames/s of the same step in eager PyTorch, on the same random batch:
+  the 2D CNN (`torch_baseline`) or EfficientNet-Lite + FPN (`torch_efficientnet`); needs the
+  optional `torch` extra."""
   import torch  # pylint: disable=g-import-not-at-top
 
-  from benchmarks import torch_baseline  # pylint: disable=g-import-not-at-top
-  step = torch_baseline.TrainStep(config, len(datasets.class_names(config.data)))
+  from benchmarks import torch_baseline, torch_efficientnet  # pylint: disable=g-import-not-at-top
+  twin = (torch_efficientnet if config.model.name == 'efficientnet_lite' else torch_baseline)
+  step = twin.TrainStep(config, len(datasets.class_names(config.data)))
   batch = random_batch(config)
   # step() returns a Python float, so the step has finished when it returns.
   median = median_seconds(lambda: step(batch), steps, warmup)

@@ -39,10 +39,15 @@ from vda_jax.config_arg import parse_arg, set_fields
 CNN = {'tiny': dict(width=16, stage_widths=(1, 2, 4, 8), blocks_per_stage=1),
        'base': dict(width=64, stage_widths=(1, 2, 4, 8), blocks_per_stage=2)}
 SEGFORMER = {'tiny': dict(size='nano', mlp_ratio=4), 'base': dict(size='b2', mlp_ratio=4)}
-MODEL_FIELDS = {'cnn2d': CNN, 'cnn3d': CNN, 'segformer': SEGFORMER, 'segformer_st': SEGFORMER}
+# EfficientNet-Lite: ImageNet weights with model.pretrained='efficientnet_lite0' (or 1, 2;
+# the variant must match); BatchNorm statistics frozen ('per_domain_batch': AdaBN).
+EFFICIENTNET = {'tiny': dict(variant='lite0', decoder='fpn', decoder_dim=64, bn_stats='frozen'),
+                'base': dict(variant='lite2', decoder='fpn', decoder_dim=128, bn_stats='frozen')}
+MODEL_FIELDS = {'cnn2d': CNN, 'cnn3d': CNN, 'segformer': SEGFORMER, 'segformer_st': SEGFORMER,
+                'efficientnet_lite': EFFICIENTNET}
 # Shallow taps (stem / patch-embedding features) and deep ones (the last encoder stage).
 SHALLOW = {'cnn2d': 'stem', 'cnn3d': 'stem', 'segformer': 'patch_embed',
-           'segformer_st': 'patch_embed'}
+           'segformer_st': 'patch_embed', 'efficientnet_lite': 'stem'}
 DEEP = 'stage4'
 
 
@@ -160,7 +165,9 @@ def get_config(arg=None):
       dtype='float32',          # compute dtype ('bfloat16' on accelerators); params stay fp32
       image_as_clip='repeat',   # temporal models: an image is a static clip ('repeat' T times,
                                 # or 'single')
-      pretrained='',            # .npz of backbone weights (scripts/convert_mit_weights.py)
+      pretrained='',            # backbone weights: a .npz (vda-convert-mit), or for
+                                # efficientnet_lite a packaged name ('efficientnet_lite0')
+                                # or a .pth/.safetensors in the port's or timm's names
       init_from='',             # a run's workdir: start from its network (same-shape entries)
   )
   c.adversarial = dict(

@@ -4,6 +4,8 @@ r"""Prints train-step figures for each architecture, and the input pipeline's th
   python scripts/benchmark.py --models=segformer --set input.image_batch=32 --set data.image_size=96
   python scripts/benchmark.py --models= --pipeline_workers=0,1,2 --prefetch=2
   python scripts/benchmark.py --models=cnn2d --torch   # + the same step in PyTorch (optional extra)
+  python scripts/benchmark.py --models=efficientnet_lite --torch --set adversarial.taps= \
+      --set data.image_size=128 --set input.image_batch=16   # the source-only step and its twin
   python scripts/benchmark.py --models= --scaling=cnn3d,segformer_st --steps=3 --plot=scaling.png
   python scripts/benchmark.py --models= --init_compile=cnn2d,cnn3d,segformer,segformer_st
 
@@ -37,7 +39,8 @@ from vda_jax.data import datasets  # noqa: E402
 flags.DEFINE_string('config', 'configs/embedded.py', 'Config file.')
 flags.DEFINE_list('models', ['cnn2d', 'cnn3d', 'segformer', 'segformer_st'], 'Architectures.')
 flags.DEFINE_string('size', 'tiny', 'Model size arg of the config.')
-flags.DEFINE_bool('torch', False, 'Also time the cnn2d step in PyTorch (needs the torch extra).')
+flags.DEFINE_bool('torch', False, 'Also time the cnn2d or efficientnet_lite step in PyTorch '
+                  '(needs the torch extra).')
 flags.DEFINE_integer('devices', 1, 'Devices the step is sharded over (1: per-device figures).')
 flags.DEFINE_integer('steps', 20, 'Timed steps (after 3 warm-up steps).')
 flags.DEFINE_list('pipeline_workers', [], 'Grain worker counts to time the pipeline with.')
@@ -111,14 +114,14 @@ def main(argv):
           f"{1000 * r['step_s']:.0f} | {r['frames_per_s']:.0f} | {r['gflop_per_step']:.2f} | "
           f"{r['gflop_per_s']:.1f} | {100 * r['peak_share']:.1f} | {r['peak_host_mib']:.0f} | "
           f"{r['device_mib']:.0f} |", flush=True)
-    if f.torch and name == 'cnn2d':
+    if f.torch and name in ('cnn2d', 'efficientnet_lite'):
       t = measure.benchmark_torch_step(config_of(name), steps=f.steps)
       flops = r['gflop_per_step'] / t['step_s']
-      print(f"| cnn2d, PyTorch {t['version']} eager ({t['threads']} threads) | same | - | - | "
+      print(f"| {name}, PyTorch {t['version']} eager ({t['threads']} threads) | same | - | - | "
             f"{1000 * t['step_s']:.0f} | {t['frames_per_s']:.0f} | {r['gflop_per_step']:.2f} | "
             f"{flops:.1f} | {100 * flops * 1e9 / r['peak_flops']:.1f} | "
             f"{t['peak_host_mib']:.0f} | - |", flush=True)
-      ratios.append(f"JAX/PyTorch step-time ratio (cnn2d): {r['step_s'] / t['step_s']:.2f}")
+      ratios.append(f"JAX/PyTorch step-time ratio ({name}): {r['step_s'] / t['step_s']:.2f}")
   if basis:
     print(f'peak assumed: {basis}; images/s counts images + video frames of a step')
   for line in ratios:

@@ -122,7 +122,8 @@ def test_write_reports_each_arms_test_scores_beside_the_tests(tmp_path):
 @pytest.mark.slow
 def test_vda_confirm_runs_a_plan_then_skips_every_run(tmp_path, data_dir):
   """`vda-confirm` end to end on a two-seed plan of two-step runs; run again on the finished
-  workdir it trains nothing and prints the same table."""
+  workdir it trains nothing and prints the same table. `vda-select` then re-scores the
+  plan's selection."""
   plan = tmp_path / 'plan.py'
   plan.write_text(
       'from vda_jax.config_arg import apply_overrides, load_config_module\n'
@@ -149,3 +150,17 @@ def test_vda_confirm_runs_a_plan_then_skips_every_run(tmp_path, data_dir):
   assert again.returncode == 0, again.stderr[-3000:]
   assert again.stdout.count('(finished)') == 2 + 4   # two candidates, two arms x two seeds
   assert again.stdout[again.stdout.index('| hypothesis'):] == table
+  # vda-select on the plan's selection folder: every candidate is found finished, and the
+  # program's scores and picks are the plan's.
+  select_dir = tmp_path / 'plan' / 'select_cnn2d_photometric'
+  planned = json.loads((select_dir / 'selection.json').read_text())
+  select = subprocess.run(
+      [sys.executable, '-m', 'vda_jax.commands.select', f'--config={plan}',
+       f'--workdir={select_dir}', '--models=cnn2d', '--methods=adversarial',
+       '--arg=preset=photometric', '--seed=9'],
+      cwd=ROOT, capture_output=True, text=True, timeout=900, env=program_env())
+  assert select.returncode == 0, select.stderr[-3000:]
+  assert select.stdout.count('(finished)') == 2
+  assert json.loads((select_dir / 'selection.json').read_text()) == planned
+  assert select.stdout.strip().splitlines()[-1] == (
+      f'written to {select_dir}/: selection.json, selection.md')

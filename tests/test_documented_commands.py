@@ -34,10 +34,12 @@ RUN_BY = {
         'test_the_fork_example_trains_from_its_own_command'),
     'examples/coral.py': ('test_documented_commands.py',
         'test_the_fork_example_trains_from_its_own_command'),
+    'examples/tiny_unet.py': ('test_examples.py',
+        'test_the_fork_backbone_trains_from_its_own_command'),
     'vda-experiment': ('test_grid.py',
         'test_experiment_script_trains_reports_and_then_skips_finished_runs'),
-    'vda-select': ('test_documented_commands.py',
-        'test_vda_select_ranks_the_candidates_of_a_config'),
+    'vda-select': ('test_confirmatory.py',
+        'test_vda_confirm_runs_a_plan_then_skips_every_run'),
     'vda-confirm': ('test_confirmatory.py',
         'test_vda_confirm_runs_a_plan_then_skips_every_run'),
     'vda-segment': ('test_segment.py',
@@ -46,7 +48,8 @@ RUN_BY = {
         'test_converted_mit_checkpoint_reproduces_the_pytorch_network'),
 }
 # Programs whose --flags (and config overrides) the parse test checks, by module.
-FLAG_PARSED = {'vda-train': 'train', 'examples/coral.py': 'train', 'vda-experiment': 'experiment',
+FLAG_PARSED = {'vda-train': 'train', 'examples/coral.py': 'train',
+               'examples/tiny_unet.py': 'train', 'vda-experiment': 'experiment',
                'vda-select': 'select', 'vda-confirm': 'confirm', 'vda-segment': 'segment',
                'vda-convert-mit': 'convert_mit'}
 SCRIPT_PROGRAMS = {'scripts/experiment.py': 'vda-experiment',
@@ -191,8 +194,7 @@ print(json.dumps(failures))
 
 @pytest.mark.parametrize('module', sorted(set(FLAG_PARSED.values())))
 def test_documented_commands_parse_with_their_programs_flags_and_config_fields(module):
-  argvs = [(where, (['--config=examples/coral.py'] if program == 'examples/coral.py' else [])
-            + argv)
+  argvs = [(where, ([f'--config={program}'] if program.startswith('examples/') else []) + argv)
            for where, program, argv, _ in documented_commands()
            if FLAG_PARSED.get(program) == module]
   if not argvs:
@@ -216,25 +218,3 @@ def test_the_fork_example_trains_from_its_own_command(tmp_path, data_dir):
   assert any(r.get('coral_loss/stem', 0) > 0 for r in logged)
   results = json.loads(done.stdout[done.stdout.rindex('\n{'):])  # vda-train prints them last
   assert 0 <= results['video/mIoU'] <= 1 and 0 <= results['image/mIoU'] <= 1
-
-
-@pytest.mark.slow
-def test_vda_select_ranks_the_candidates_of_a_config(tmp_path, data_dir):
-  """vda-select on a two-candidate search space, two steps each: both criteria pick."""
-  config = tmp_path / 'two_candidates.py'
-  config.write_text(
-      'from vda_jax.config_arg import load_config_module\n'
-      f'EMBEDDED = load_config_module({str(ROOT / "configs" / "embedded.py")!r})\n'
-      'def get_config(arg=None):\n  return EMBEDDED.get_config(arg)\n'
-      'def search_space(method, model):\n'
-      '  return [{"adversarial.weight": 0.1}, {"adversarial.weight": 0.3}]\n')
-  workdir = tmp_path / 'select'
-  done = subprocess.run(
-      [sys.executable, '-m', 'vda_jax.commands.select', f'--config={config}',
-       f'--workdir={workdir}', '--methods=adversarial', '--models=cnn2d',
-       *[f'--set={o}' for o in tiny_overrides(data_dir)]],
-      cwd=ROOT, capture_output=True, text=True, timeout=600, env=program_env())
-  assert done.returncode == 0, done.stderr[-3000:]
-  picks = json.loads((workdir / 'selection.json').read_text())['selected']['cnn2d/adversarial']
-  assert {json.dumps(picks[s], sort_keys=True) for s in ('oracle', 'dev')} <= {
-      json.dumps({'adversarial.weight': w}) for w in (0.1, 0.3)}

@@ -1,10 +1,15 @@
-"""examples/coral.py: a fork's alignment term, registered from outside the package."""
+"""examples/: a fork's alignment term and a fork's backbone, registered from outside the
+package."""
+import json
+import subprocess
+import sys
+
 import jax
 import jax.numpy as jnp
 import pytest
 
 from benchmarks.batches import random_batch
-from conftest import ROOT, tiny_config
+from conftest import ROOT, program_env, tiny_config, tiny_overrides
 from vda_jax import plots
 from vda_jax.adversarial.objective import Objective
 from vda_jax.config_arg import load_config_module
@@ -61,3 +66,18 @@ def test_coral_in_the_package_loop_is_logged_and_plotted(data_dir, tmp_path):
   titles = plots.curves_figure({'coral': str(tmp_path / 'run')}, tmp_path / 'curves.png',
                                keys=('sup_loss',))
   assert titles == ['sup_loss', 'alignment losses']
+
+
+def test_the_fork_backbone_trains_from_its_own_command(tmp_path, data_dir):
+  """`python examples/tiny_unet.py --workdir=...`: a model registered from outside the
+  package, trained by the package's step with a discriminator at its own 'stem' tap."""
+  workdir = tmp_path / 'unet'
+  overrides = [o for o in tiny_overrides(data_dir, steps=4) if not o.startswith('model.width=')]
+  done = subprocess.run(
+      [sys.executable, 'examples/tiny_unet.py', f'--workdir={workdir}',
+       '--config.model.width=8', *[f'--config.{o}' for o in overrides]],
+      cwd=ROOT, capture_output=True, text=True, timeout=600, env=program_env())
+  assert done.returncode == 0, done.stderr[-3000:]
+  logged = [r for r in read_metrics(str(workdir)) if 'domain_loss/stem' in r]
+  assert logged and all(r['domain_loss/stem'] > 0 for r in logged)
+  assert json.loads((workdir / 'config.json').read_text())['model']['name'] == 'tiny_unet'

@@ -211,7 +211,9 @@ def test_sigterm_during_a_dataset_build_stops_before_training_and_leaves_no_data
   results = loop.train_and_evaluate(config, str(tmp_path / 'run'), jax.devices()[:1])
   assert results == {'preempted_at_step': None}
   assert len(polls) == 3  # the build stopped at the record that came with the signal
-  assert not (tmp_path / 'run').exists()  # nothing written for a run that never started
+  # Nothing written for a run that never started, but the lock it held from its first
+  # moment (train.workdir_lock): its record of host, pid and start time.
+  assert [p.name for p in (tmp_path / 'run').iterdir()] == ['.lock']
   leftovers = [p for p in (tmp_path / 'tfds').rglob('*')
                if 'incomplete' in p.name or p.name == 'dataset_info.json']
   assert leftovers == []  # no half-written dataset, and none that looks complete

@@ -106,11 +106,11 @@ def test_a_second_vda_train_is_refused_and_a_killed_run_resumes(tmp_path, data_d
   workdir = tmp_path / 'run'
   command = [sys.executable, '-m', 'vda_jax.commands.train', '--config=embedded:method=adversarial',
              f'--workdir={workdir}', *[f'--config.{o}' for o in tiny_overrides(
-                 data_dir, steps=200, **{'train.log_every': 5, 'train.checkpoint_every': 10})]]
+                 data_dir, steps=60, **{'train.log_every': 5, 'train.checkpoint_every': 10})]]
   first = subprocess.Popen(command, cwd=ROOT, env=program_env(), stdout=subprocess.DEVNULL,
                            stderr=subprocess.PIPE, text=True)
   logged = lambda: read_metrics(str(workdir)) if (workdir / 'metrics.jsonl').exists() else []
-  while not any(r['step'] >= 20 for r in logged()):
+  while not any(r['step'] >= 10 for r in logged()):
     assert first.poll() is None, first.stderr.read()[-3000:]
     time.sleep(0.05)
   first.send_signal(signal.SIGSTOP)
@@ -129,4 +129,4 @@ def test_a_second_vda_train_is_refused_and_a_killed_run_resumes(tmp_path, data_d
                            timeout=600)
   assert resumed.returncode == 0, resumed.stderr[-3000:]
   assert 'resumed from step' in resumed.stderr
-  assert max(r['step'] for r in read_metrics(str(workdir))) == 200
+  assert max(r['step'] for r in read_metrics(str(workdir))) == 60

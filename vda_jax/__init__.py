@@ -26,7 +26,7 @@ from vda_jax.eval.metrics import (
                                         region_j,
                                         sequence_statistics,
 )
-from vda_jax.models.registry import MODELS, build_model
+from vda_jax.models.registry import MODELS, build_model, register_model
 from vda_jax.models.taps import apply_with_taps, tap, tap_shapes
 from vda_jax.selection import density_ratios, dev_risk
 from vda_jax.train.distributed import initialize as initialize_distributed
@@ -44,7 +44,7 @@ __all__ = [
     'load_sources', 'class_names', 'Mixture', 'train_dataset', 'train_iterator',
     'segment_videos', 'boundary_f', 'bootstrap_ci', 'davis_scores', 'mean_iou', 'region_j',
     'sequence_statistics', 'density_ratios', 'dev_risk',
-    'MODELS', 'build_model',
+    'MODELS', 'build_model', 'register_model',
     'apply_with_taps', 'tap', 'tap_shapes', 'Experiment',
     'train_and_evaluate', 'TrainState', 'init_train_state', 'make_optimizer', 'param_groups',
     'forward',

@@ -109,16 +109,21 @@ def save_npz(params, path):
   np.savez(path, **{k: np.asarray(v) for k, v in flat.items()})
 
 
-def load_into(params, path):
-  """params with every entry found in the .npz at `path` replaced by it.
+def load_into(params, weights):
+  """params with every entry of `weights` replaced by it: a .npz path, or {'/'-joined
+  Flax path: array} (efficientnet_weights).
 
-  Every file entry must exist in params with the same shape; params the file
-  lacks (decoder, temporal layers) keep their fresh initialisation.
+  Every entry must exist in params with the same shape; params the weights
+  lack (decoder, temporal layers) keep their fresh initialisation.
   Returns (params, names of the loaded entries).
   """
   flat = flax.traverse_util.flatten_dict(flax.core.unfreeze(params), sep='/')
-  with np.load(path) as npz:
-    loaded = dict(npz)
+  if isinstance(weights, dict):
+    path, loaded = 'the pretrained weights', weights
+  else:
+    path = weights
+    with np.load(path) as npz:
+      loaded = dict(npz)
   unknown = sorted(set(loaded) - set(flat))
   if unknown:
     raise ValueError(f'{path}: {len(unknown)} entries have no place in the model, '

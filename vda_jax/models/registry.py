@@ -1,33 +1,58 @@
-"""Models by name: `build_model(config.model, num_classes)`.
+"""Models by name: `build_model(config.model, num_classes)`; a fork adds its own.
 
-Every model maps uint8 pixels to float32 logits and exposes named taps.
-`temporal` models take clips (B, T, H, W, 3) and predict every frame; the
-others take images (B, H, W, 3), and clips are fed to them frame by frame.
+  @register_model('my_unet')          # in the fork's own file; config.model.name='my_unet'
+  class MyUNet(nn.Module): ...
+
+Every model maps uint8 pixels to float32 logits and exposes named taps (models.taps).
+`temporal` models take clips (B, T, H, W, 3) and predict every frame; the others take
+images (B, H, W, 3), and clips are fed to them frame by frame. The config's model fields,
+but for `name` and those the run reads itself (`pretrained`, `init_from`,
+`image_as_clip`), are the module's constructor arguments.
 """
 import functools
+import inspect
+from typing import Callable
 
 import flax.linen as nn
 import jax.numpy as jnp
 import ml_collections
 
 from vda_jax.models.convnet import ConvNet
+from vda_jax.models.efficientnet import EfficientNetLite
 from vda_jax.models.segformer import SegFormer
 
-MODELS = {
-    'cnn2d': functools.partial(ConvNet, temporal=False),
-    'cnn3d': functools.partial(ConvNet, temporal=True),
-    'segformer': functools.partial(SegFormer, temporal=False),
-    'segformer_st': functools.partial(SegFormer, temporal=True),
-}
+MODELS: dict[str, Callable[..., nn.Module]] = {}
+_RUN_FIELDS = ('pretrained', 'init_from', 'image_as_clip')
+
+
+def _origin(builder):
+  # A config file run as a script and then loaded by --config is imported twice: one
+  # class, two objects.
+  target = getattr(builder, 'func', builder)
+  return getattr(target, '__qualname__', repr(target)), inspect.getsourcefile(target)
+
+
+def register_model(name: str):
+  """Decorator: `config.model.name=name` builds the decorated module class (or factory)."""
+  def register(builder):
+    if name in MODELS and _origin(MODELS[name]) != _origin(builder):
+      raise ValueError(f'a model named {name!r} is registered already ({MODELS[name]})')
+    MODELS[name] = builder
+    return builder
+  return register
+
+
+register_model('cnn2d')(functools.partial(ConvNet, temporal=False))
+register_model('cnn3d')(functools.partial(ConvNet, temporal=True))
+register_model('segformer')(functools.partial(SegFormer, temporal=False))
+register_model('segformer_st')(functools.partial(SegFormer, temporal=True))
+register_model('efficientnet_lite')(EfficientNetLite)
 
 
 def build_model(model_config: ml_collections.ConfigDict, num_classes: int) -> nn.Module:
   """The Linen module named `model_config.name`, with the rest as its fields."""
-  kwargs = dict(model_config)
+  kwargs = {k: v for k, v in dict(model_config).items() if k not in _RUN_FIELDS}
   name = kwargs.pop('name')
-  kwargs.pop('pretrained', None)  # loaded into the params, not a module field
-  kwargs.pop('init_from', None)   # likewise
-  kwargs.pop('image_as_clip', None)  # how the step feeds images to temporal models
   if name not in MODELS:
     raise ValueError(f'config.model.name={name!r} is not a model; known: {sorted(MODELS)}')
   if 'dtype' in kwargs:

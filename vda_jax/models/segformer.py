@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 
 from vda_jax.models.convnet import normalise_pixels, resize_like, upsample_space
+from vda_jax.models.depthwise import DepthwiseConv
 from vda_jax.models.taps import tap
 
 SIZES = {
@@ -103,8 +104,7 @@ class MixFFN(nn.Module):
   @nn.compact
   def __call__(self, x):
     x = nn.Dense(self.hidden, dtype=self.dtype, name='fc1')(x)
-    x = nn.Conv(self.hidden, (3, 3), padding=((1, 1), (1, 1)), feature_group_count=self.hidden,
-                dtype=self.dtype, name='dwconv')(x)
+    x = DepthwiseConv(3, use_bias=True, dtype=self.dtype, name='dwconv')(x)
     x = nn.gelu(x, approximate=False)  # PyTorch's exact GELU, as the published weights expect
     return nn.Dense(self.dim, dtype=self.dtype, name='fc2')(x)
 

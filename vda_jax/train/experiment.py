@@ -19,7 +19,7 @@ from vda_jax.adversarial.objective import Objective
 from vda_jax.adversarial.terms import ClusteredDomain
 from vda_jax.data import datasets, pipeline
 from vda_jax.eval.evaluate import evaluate
-from vda_jax.models import pretrained
+from vda_jax.models import efficientnet_weights, pretrained
 from vda_jax.models.registry import build_model
 from vda_jax.models.taps import check_taps
 from vda_jax.train import checkpoint
@@ -61,7 +61,8 @@ class Experiment:
     class_names = tuple(datasets.class_names(config.data))
     model = build_model(config.model, len(class_names))
     s = config.data.image_size
-    input_shape = (1, config.input.clip_len, s, s, 3) if model.temporal else (1, s, s, 3)
+    temporal = getattr(model, 'temporal', False)  # a fork's model may not say
+    input_shape = (1, config.input.clip_len, s, s, 3) if temporal else (1, s, s, 3)
     objective = Objective.from_config(config.adversarial, config.train.steps)
     tap_shapes = check_taps(model, input_shape, objective.model_taps())
     tx = make_optimizer(config.optimizer, config.train.steps,
@@ -94,7 +95,12 @@ class Experiment:
       return state
     model_params = jax.device_get(state.params['model'])
     if m.pretrained:
-      model_params, loaded = pretrained.load_into(model_params, m.pretrained)
+      if not m.pretrained.endswith('.npz') and 'variant' not in m:
+        raise ValueError(f'config.model.pretrained={m.pretrained!r}: {m.name} loads a .npz '
+                         '(vda-convert-mit writes one)')
+      weights = m.pretrained if m.pretrained.endswith('.npz') else (
+          efficientnet_weights.encoder_weights(m.pretrained, m.variant))
+      model_params, loaded = pretrained.load_into(model_params, weights)
       logging.info('loaded %d pretrained entries from %s', len(loaded), m.pretrained)
     if m.init_from:
       source = Experiment.from_config(checkpoint.load_config(m.init_from),

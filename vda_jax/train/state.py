@@ -30,15 +30,25 @@ def _adamw(lr, total_steps, *, warmup_steps, final_lr_fraction, b1, b2, eps, wei
   return optax.chain(optax.clip_by_global_norm(grad_clip), adamw) if grad_clip > 0 else adamw
 
 
+def _is_bn_statistic(path) -> bool:
+  """A BatchNorm's running mean or variance (models.efficientnet.BatchNorm): no optimizer
+  may move it, not even by weight decay."""
+  keys = [getattr(k, 'key', None) for k in path]
+  return len(keys) >= 2 and keys[-2] == 'bn' and keys[-1] in ('mean', 'var')
+
+
 def param_groups(params: dict, own_lr: tuple = ()) -> dict:
   """'disc' for the discriminators' leaves, 'network' for the rest (the model, aux head);
-  'disc/GROUP' for params['disc'][GROUP] when GROUP is in `own_lr` (its own lr)."""
+  'disc/GROUP' for params['disc'][GROUP] when GROUP is in `own_lr` (its own lr); 'frozen'
+  for BatchNorm statistics."""
   def label(key, group=None):
     if key != 'disc':
       return 'network'
     return f'disc/{group}' if group in own_lr else 'disc'
+  network = lambda k, v: jax.tree_util.tree_map_with_path(
+      lambda path, _: 'frozen' if _is_bn_statistic(path) else label(k), v)
   return {k: ({g: jax.tree.map(lambda _, g=g: label(k, g), sub) for g, sub in v.items()}
-              if k == 'disc' else jax.tree.map(lambda _, k=k: label(k), v))
+              if k == 'disc' else network(k, v))
           for k, v in params.items()}
 
 
@@ -63,6 +73,7 @@ def make_optimizer(opt_config: ml_collections.ConfigDict, total_steps: int,
   return optax.multi_transform(
       {'network': _adamw(o.lr, total_steps, b1=o.b1, b2=o.b2, weight_decay=o.weight_decay,
                          grad_clip=o.grad_clip, **shared),
+       'frozen': optax.set_to_zero(),
        'disc': disc(d.lr), **{f'disc/{g}': disc(lr) for g, lr in own.items()}},
       functools.partial(param_groups, own_lr=tuple(own)))
 

@@ -32,8 +32,11 @@ class DomainOutputs(flax.struct.PyTreeNode):
 
 
 def _apply_each(model, params, inputs):
-  """apply_with_taps on each input; one concatenated pass when their shapes agree."""
-  if any(x.shape[1:] != inputs[0].shape[1:] for x in inputs):
+  """apply_with_taps on each input; one concatenated pass when their shapes agree and the
+  model normalises with no batch statistics (`separate_domains`: a domain's frames must
+  never be normalised by the other's)."""
+  if (getattr(model, 'separate_domains', False)
+      or any(x.shape[1:] != inputs[0].shape[1:] for x in inputs)):
     return [apply_with_taps(model, params, x) for x in inputs]
   logits, taps = apply_with_taps(model, params, jnp.concatenate(inputs))
   cuts = np.cumsum([x.shape[0] for x in inputs])[:-1]
