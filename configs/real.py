@@ -1,4 +1,5 @@
-r"""Real data: labeled images (COCO and/or VOC) -> videos (DAVIS, or your own video files).
+r"""Real data: labeled images (COCO, VOC, salient-object photos) -> videos (DAVIS, FBMS,
+your own video files).
 
 The embedded config's model, method and optimizer, with datasets the user has
 placed on disk (nothing downloads; see README "Real data"). Each dataset is
@@ -47,17 +48,20 @@ def get_config(arg=None):
       train_videos='davis/train',
       val_videos='',
       test_videos='davis/val',
-      manual_dirs=dict(coco='', voc='', davis='', fbms='', video_files='', youtube_vos=''),
+      manual_dirs=dict(coco='', voc='', salient='', davis='', fbms='', video_files='',
+                       youtube_vos=''),
       coco_val_count=0,         # > 0: COCO's one-file layout holds out that many photos
                                 # (the highest image ids) as the split 'val'
+      salient_val_count=0,      # > 0: that many salient-object photos (smallest SHA-1 of
+                                # their stems) form the split 'val'
       davis_year='2017',        # '2016' (binary 0/255 masks) or '2017' (palette, one id per object)
       davis_splits={},          # {split: (sequence, ...)} in place of ImageSets' splits
       # Training videos (davis, fbms, video_files, youtube_vos) are stored as records of
       # chunk_len frames with the longer side <= max_size: a clip sample decodes a few
       # small frames. Test videos stay whole sequences at full resolution.
       train_clips=dict(chunk_len=16, max_size=256),
-      # COCO's training photos are stored with the longer side <= this (0 = as they are);
-      # scored photos stay full size.
+      # COCO's and salient photos' training copies are stored with the longer side <= this
+      # (0 = as they are); scored photos stay full size.
       train_images_max_size=0,
   )
   c.input.clip_len = 4

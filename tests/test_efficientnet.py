@@ -11,7 +11,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from benchmarks.batches import random_batch
 from conftest import ROOT, SHARED_DATA, program_env, tiny_config, tiny_overrides
+from vda_jax.config_arg import apply_overrides
 from vda_jax.models import efficientnet, efficientnet_weights, torch_pickle
 from vda_jax.models.taps import apply_with_taps
 from vda_jax.train import step as step_lib
@@ -257,3 +259,32 @@ def test_vda_train_trains_from_imagenet_weights_in_a_non_editable_install(tmp_pa
       env={k: v for k, v in program_env().items() if k != 'PYTHONPATH'})
   assert done.returncode == 0, done.stderr[-3000:]
   assert (tmp_path / 'run' / 'checkpoints').is_dir()
+
+
+@pytest.mark.parametrize('method,fields,losses', [
+    # global deep, clustered shallow, CDAN at the decoder and MinEnt: one objective
+    ('paper', {'adversarial.cdan_taps': 'decoder', 'adversarial.entropy_weight': 0.1},
+     {'domain_loss/stage4', 'clustered_loss/stem', 'cdan_loss/decoder', 'entropy_loss'}),
+    # output space, conv discriminators, the aux head at stage3
+    ('adaptsegnet', {}, {'domain_loss/logits', 'domain_loss/aux_logits', 'aux_sup_loss'}),
+])
+def test_every_alignment_term_reaches_the_encoder_through_its_tap(method, fields, losses):
+  config = tiny_config(method, model='efficientnet_lite')
+  apply_overrides(config, [f'{k}={v}' for k, v in fields.items()])
+  config.model.decoder_dim = 16
+  exp = Experiment.from_config(config, jax.devices()[:1])
+  state = exp.init(jax.random.key(0))
+  batch = random_batch(config)
+
+  def adversarial_part(params):  # the total minus the supervised image loss
+    loss, (metrics, _) = step_lib.loss_fn(
+        params, state.clusters, batch, model=exp.model, objective=exp.objective, lam=1.0,
+        first_step=True, video_label_weight=0.0)
+    return loss - metrics['sup_loss'], metrics
+
+  grads, metrics = jax.jit(jax.grad(adversarial_part, has_aux=True))(state.params)
+  assert all(np.isfinite(float(v)) for v in metrics.values())
+  assert losses <= set(metrics), sorted(metrics)
+  # The alignment terms alone move the stem (every tap lies above it), through the GRL.
+  stem = grads['model']['encoder']['stem']['conv']['kernel']
+  assert float(jnp.abs(stem).max()) > 0

