@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 
 from vda_jax.models.convnet import resize_like, upsample_space
-from vda_jax.models.depthwise import DepthwiseConv
+from vda_jax.models.depthwise import depthwise_conv
 from vda_jax.models.taps import tap
 
 # (width, depth) multipliers of each variant (efficientnet_lite_builder.py).
@@ -78,28 +78,24 @@ def normalise_imagenet(x: jax.Array, dtype) -> jax.Array:
 
 
 class BatchNorm(nn.Module):
-  """BatchNorm whose running statistics are parameters that no gradient reaches."""
-  batch_stats: bool = False
-  eps: float = 1e-3
-  dtype: jnp.dtype = jnp.float32
+  """BatchNorm's parameters: scale, bias, and the running statistics, which are parameters
+  that no gradient reaches. Returns (scale, bias, mean, var)."""
 
   @nn.compact
-  def __call__(self, x):
-    c = x.shape[-1]
-    scale = self.param('scale', nn.initializers.ones, (c,))
-    bias = self.param('bias', nn.initializers.zeros, (c,))
-    mean = jax.lax.stop_gradient(self.param('mean', nn.initializers.zeros, (c,)))
-    var = jax.lax.stop_gradient(self.param('var', nn.initializers.ones, (c,)))
-    if self.batch_stats:
-      axes = tuple(range(x.ndim - 1))
-      x32 = x.astype(jnp.float32)
-      mean, var = jnp.mean(x32, axes), jnp.var(x32, axes)
-    y = (x.astype(jnp.float32) - mean) * (scale * jax.lax.rsqrt(var + self.eps)) + bias
-    return y.astype(self.dtype)
+  def __call__(self, channels: int):
+    scale = self.param('scale', nn.initializers.ones, (channels,))
+    bias = self.param('bias', nn.initializers.zeros, (channels,))
+    mean = jax.lax.stop_gradient(self.param('mean', nn.initializers.zeros, (channels,)))
+    var = jax.lax.stop_gradient(self.param('var', nn.initializers.ones, (channels,)))
+    return scale, bias, mean, var
 
 
 class ConvBN(nn.Module):
-  """Conv ('SAME', no bias) -> BatchNorm -> ReLU6 (unless act=False)."""
+  """Conv ('SAME', no bias) -> BatchNorm (eps 1e-3) -> ReLU6 (unless act=False).
+
+  With frozen statistics BatchNorm is a per-channel affine map, folded into the kernel and
+  a bias: the same function and gradients, without the two reductions over the activations
+  that BatchNorm's scale gradient costs on every layer."""
   features: int
   kernel: int = 1
   stride: int = 1
@@ -107,16 +103,41 @@ class ConvBN(nn.Module):
   act: bool = True
   batch_stats: bool = False
   dtype: jnp.dtype = jnp.float32
+  eps = 1e-3
 
   @nn.compact
   def __call__(self, x):
+    cin, k = x.shape[-1], self.kernel
+    shape = (k, k, 1, cin) if self.depthwise else (k, k, cin, self.features)
+    kernel = KernelParam(shape, name='conv')()
+    scale, bias, mean, var = BatchNorm(name='bn')(shape[-1])
+    if not self.batch_stats:
+      factor = scale * jax.lax.rsqrt(var + self.eps)
+      kernel, shift = kernel * factor, bias - mean * factor
+    kernel = kernel.astype(self.dtype)
+    x = x.astype(self.dtype)
     if self.depthwise:
-      x = DepthwiseConv(self.kernel, self.stride, dtype=self.dtype, name='conv')(x)
+      y = depthwise_conv(x, kernel[:, :, 0], self.stride)
     else:
-      x = nn.Conv(self.features, (self.kernel,) * 2, (self.stride,) * 2, padding='SAME',
-                  use_bias=False, dtype=self.dtype, name='conv')(x)
-    x = BatchNorm(self.batch_stats, dtype=self.dtype, name='bn')(x)
-    return jnp.clip(x, 0, 6) if self.act else x
+      y = jax.lax.conv_general_dilated(x, kernel, (self.stride,) * 2, 'SAME',
+                                       dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+    if self.batch_stats:
+      y32 = y.astype(jnp.float32)
+      axes = tuple(range(y.ndim - 1))
+      factor = scale * jax.lax.rsqrt(jnp.var(y32, axes) + self.eps)
+      y, shift = y32 * factor, bias - jnp.mean(y32, axes) * factor
+    y = (y + shift).astype(self.dtype)
+    return jnp.clip(y, 0, 6) if self.act else y
+
+
+class KernelParam(nn.Module):
+  """A convolution kernel under the name nn.Conv gives it ('kernel', lecun-normal), so the
+  published weights load into it."""
+  shape: tuple[int, ...]
+
+  @nn.compact
+  def __call__(self):
+    return self.param('kernel', nn.initializers.lecun_normal(), self.shape)
 
 
 class MBConv(nn.Module):
