@@ -48,3 +48,14 @@ def test_the_module_keeps_nn_conv_s_parameters_and_output():
   assert jax.tree.map(jnp.shape, params) == jax.tree.map(lambda s: s.shape, reference)
   params = jax.tree.map(lambda p: p + 0.5, params)  # a non-zero bias too
   np.testing.assert_allclose(ours.apply(params, x), conv.apply(params, x), rtol=1e-5, atol=1e-5)
+
+
+def test_the_benchmark_prints_one_row_per_layer_shape_and_a_total(capsys):
+  from benchmarks import depthwise as benchmark
+  shapes = ((8, 4, 3, 1), (8, 6, 5, 2))
+  benchmark.main(batch=2, shapes=shapes)
+  rows = [line.split('|')[1:-1] for line in capsys.readouterr().out.splitlines()[2:]]
+  assert [r[:4] for r in rows[:-1]] == [[f' {v} ' for v in shape] for shape in shapes]
+  assert rows[-1][0].strip() == 'all'
+  grouped, shifted = (sum(float(r[i]) for r in rows[:-1]) for i in (4, 5))
+  assert abs(float(rows[-1][4]) - grouped) < 0.2 and abs(float(rows[-1][5]) - shifted) < 0.2

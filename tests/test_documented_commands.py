@@ -46,6 +46,8 @@ RUN_BY = {
         'test_vda_confirm_runs_a_plan_then_skips_every_run'),
     'vda-segment': ('test_segment.py',
         'test_segment_command_on_a_real_mp4'),
+    'vda-depthwise': ('test_depthwise.py',  # python -m benchmarks.depthwise
+        'test_the_benchmark_prints_one_row_per_layer_shape_and_a_total'),
     'vda-convert-mit': ('test_pretrained.py',
         'test_converted_mit_checkpoint_reproduces_the_pytorch_network'),
 }
