@@ -263,13 +263,15 @@ def test_vda_train_trains_from_imagenet_weights_in_a_non_editable_install(tmp_pa
 
 @pytest.mark.parametrize('method,fields,losses', [
     # global deep, clustered shallow, CDAN at the decoder and MinEnt: one objective
-    ('paper', {'adversarial.cdan_taps': 'decoder', 'adversarial.entropy_weight': 0.1},
+    ('paper', {'adversarial.taps': 'stage4', 'adversarial.cdan_taps': 'decoder',
+               'adversarial.entropy_weight': 0.1},
      {'domain_loss/stage4', 'clustered_loss/stem', 'cdan_loss/decoder', 'entropy_loss'}),
     # output space, conv discriminators, the aux head at stage3
-    ('adaptsegnet', {}, {'domain_loss/logits', 'domain_loss/aux_logits', 'aux_sup_loss'}),
+    ('adaptsegnet', {'adversarial.taps': 'logits:0.001,aux_logits:0.0002'},
+     {'domain_loss/logits', 'domain_loss/aux_logits', 'aux_sup_loss'}),
 ])
 def test_every_alignment_term_reaches_the_encoder_through_its_tap(method, fields, losses):
-  config = tiny_config(method, model='efficientnet_lite')
+  config = tiny_config(method, model='efficientnet_lite')  # it clears the method's taps
   apply_overrides(config, [f'{k}={v}' for k, v in fields.items()])
   config.model.decoder_dim = 16
   exp = Experiment.from_config(config, jax.devices()[:1])

@@ -83,6 +83,6 @@ def test_the_clustered_discriminators_own_lr_reaches_the_run_s_optimizer():
   config = tiny_config('paper')
   state = lambda: jax.eval_shape(Experiment.from_config(config, jax.devices()[:1]).init,
                                  jax.random.key(0))
-  assert set(state().opt_state.inner_states) == {'network', 'disc'}
+  assert set(state().opt_state.inner_states) == {'network', 'disc', 'frozen'}
   config.adversarial.clustered.disc_lr = 2e-3
-  assert set(state().opt_state.inner_states) == {'network', 'disc', 'disc/clustered'}
+  assert set(state().opt_state.inner_states) == {'network', 'disc', 'disc/clustered', 'frozen'}

@@ -116,14 +116,14 @@ def test_the_split_rule_covers_every_davis_2016_sequence_of_the_real_folder():
 @pytest.mark.slow
 @needs_real_mini
 def test_real_photos_and_frames_build_and_a_few_steps_train_and_score(tmp_path):
-  """24 real DUTS photos and three real DAVIS sequences (one per split), linked into a
+  """12 real DUTS photos and three real DAVIS sequences (one per split), linked into a
   folder of the recipe's layout; the adversarial method trains 3 steps and scores."""
   root = tmp_path / 'real-mini'
   duts = REAL_MINI / 'DUTS' / 'DUTS-TR'
   for kind, suffix in (('Image', '.jpg'), ('Mask', '.png')):
     folder = root / 'DUTS' / 'DUTS-TR' / f'DUTS-TR-{kind}'
     folder.mkdir(parents=True)
-    for photo in sorted((duts / 'DUTS-TR-Image').iterdir())[:24]:
+    for photo in sorted((duts / 'DUTS-TR-Image').iterdir())[:12]:
       name = photo.stem + suffix
       (folder / name).symlink_to(duts / f'DUTS-TR-{kind}' / name)
   splits = {'train': ('bear',), 'val': ('blackswan',), 'test': ('car-shadow',)}
@@ -134,13 +134,14 @@ def test_real_photos_and_frames_build_and_a_few_steps_train_and_score(tmp_path):
           REAL_MINI / 'DAVIS' / kind / '480p' / seq)
   config = load_config_module(CONFIG).get_config(f'method=adversarial,root={root}')
   config.unlock()
-  config.data.update(data_dir=str(tmp_path / 'tfds'), salient_val_count=4, davis_splits=splits)
+  config.data.update(data_dir=str(tmp_path / 'tfds'), salient_val_count=4, davis_splits=splits,
+                     image_size=64)
   config.model.decoder_dim = 16
   config.train.update(steps=3, eval_every=3, checkpoint_every=3, compile_cache_dir='')
   config.input.update(image_batch=4, video_batch=1)
   config.mesh.data = 1
   sources = datasets.load_sources(config.data)
-  assert (len(sources['images/train']), len(sources['images/val'])) == (20, 4)
+  assert (len(sources['images/train']), len(sources['images/val'])) == (8, 4)
   assert sources['videos/test'][0]['name'] == 'car-shadow'
   results = loop.train_and_evaluate(config, str(tmp_path / 'run'), jax.devices()[:1])
   assert 0 <= results['video/J&F-foreground'] <= 1

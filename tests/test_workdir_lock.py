@@ -109,8 +109,10 @@ def test_a_second_vda_train_is_refused_and_a_killed_run_resumes(tmp_path, data_d
                  data_dir, steps=60, **{'train.log_every': 5, 'train.checkpoint_every': 10})]]
   first = subprocess.Popen(command, cwd=ROOT, env=program_env(), stdout=subprocess.DEVNULL,
                            stderr=subprocess.PIPE, text=True)
-  logged = lambda: read_metrics(str(workdir)) if (workdir / 'metrics.jsonl').exists() else []
-  while not any(r['step'] >= 10 for r in logged()):
+  checkpoints = workdir / 'checkpoints'
+  # A finished checkpoint is a folder named by its step (Orbax renames its temporary one).
+  saved = lambda: checkpoints.is_dir() and any(p.name.isdigit() for p in checkpoints.iterdir())
+  while not saved():
     assert first.poll() is None, first.stderr.read()[-3000:]
     time.sleep(0.05)
   first.send_signal(signal.SIGSTOP)
