@@ -30,6 +30,7 @@ from vda_jax.config_arg import load_config_module, parse_arg, set_fields
 
 _REAL = load_config_module(os.path.join(os.path.dirname(__file__), 'real.py'))
 _EMBEDDED = load_config_module(os.path.join(os.path.dirname(__file__), 'embedded.py'))
+_REAL_MINI = load_config_module(os.path.join(os.path.dirname(__file__), 'real_mini.py'))
 
 PHOTO_VAL = 400
 TRAIN_SEQUENCES = (
@@ -38,10 +39,10 @@ TRAIN_SEQUENCES = (
     'kite-walk', 'lucia', 'mallard-fly', 'mallard-water', 'motocross-bumps', 'motorbike',
     'paragliding', 'rhino', 'rollerblade', 'scooter-gray', 'soccerball', 'stroller', 'surf',
     'swing', 'tennis', 'train')
-VAL_SEQUENCES = ('blackswan', 'car-shadow')
-TEST_SEQUENCES = ('breakdance', 'camel', 'car-roundabout', 'cows', 'dance-twirl', 'drift-chicane',
-                  'drift-straight', 'goat', 'horsejump-high', 'kite-surf')
-METHODS = ('source_only', 'adversarial', 'clustered', 'paper', 'upper_bound')
+# DAVIS-2016 val's sequences split as real-mini splits them; the same methods.
+VAL_SEQUENCES, TEST_SEQUENCES = _REAL_MINI.VAL_SEQUENCES, _REAL_MINI.TEST_SEQUENCES
+METHODS = _REAL_MINI.METHODS
+default_root = _REAL_MINI.default_root
 
 # Source-only, made as strong as this data allows before any alignment is judged
 # (vda-select --methods=source_only, seed 0; docs/results.md "Salient photos -> DAVIS"):
@@ -57,10 +58,6 @@ SOURCE_ONLY_STEPS = (
 )
 # The oracle's pick on the two val sequences (DEV picked the augmented one).
 RECIPE = SOURCE_ONLY_STEPS[1]
-
-
-def default_root():
-  return os.environ.get('VDA_REAL_MINI', os.path.join('..', 'shared', 'data', 'real-mini'))
 
 
 def search_space(method, model):

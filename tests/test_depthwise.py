@@ -5,13 +5,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from benchmarks.depthwise import grouped
 from vda_jax.models.depthwise import DepthwiseConv, depthwise_conv, same_padding
-
-
-def grouped(x, kernel, stride):
-  return jax.lax.conv_general_dilated(
-      x, kernel[:, :, None, :], (stride, stride), 'SAME',
-      dimension_numbers=('NHWC', 'HWIO', 'NHWC'), feature_group_count=x.shape[-1])
 
 
 def test_same_padding_is_tensorflows():
