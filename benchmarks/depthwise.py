@@ -7,6 +7,7 @@ shifted, strided slices times a per-channel weight.
 Each row is one depthwise layer shape of the network; the times are the median of jitted
 value-and-grad calls (input and weight gradients), so they are what a train step pays.
 """
+import functools
 import statistics
 import time
 
@@ -14,19 +15,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from vda_jax.models.depthwise import depthwise_conv as shifted
+from vda_jax.models.depthwise import depthwise_conv
 
 # (spatial, channels, kernel, stride) of the depthwise convs of lite0 at 128 px.
 LITE0_128 = ((64, 32, 3, 1), (64, 96, 3, 2), (32, 144, 3, 1), (32, 144, 5, 2), (16, 240, 5, 1),
              (16, 240, 3, 2), (8, 480, 3, 1), (8, 480, 5, 1), (8, 672, 5, 2), (4, 1152, 5, 1),
              (4, 1152, 3, 1))
 
-
-def grouped(x, w, stride):
-  """w: (k, k, C); lax's grouped convolution, one group per channel."""
-  return jax.lax.conv_general_dilated(
-      x, w[:, :, None, :], (stride, stride), 'SAME',
-      dimension_numbers=('NHWC', 'HWIO', 'NHWC'), feature_group_count=x.shape[-1])
+grouped = functools.partial(depthwise_conv, impl='grouped')   # XLA's grouped conv
+shifted = functools.partial(depthwise_conv, impl='slices')
 
 
 def time_value_and_grad(conv, x, w, stride, repeats=20):

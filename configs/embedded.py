@@ -38,11 +38,16 @@ from vda_jax.config_arg import parse_arg, set_fields
 # Architecture fields by size: 'tiny' trains on CPU in minutes, 'base' is for accelerators.
 CNN = {'tiny': dict(width=16, stage_widths=(1, 2, 4, 8), blocks_per_stage=1),
        'base': dict(width=64, stage_widths=(1, 2, 4, 8), blocks_per_stage=2)}
-SEGFORMER = {'tiny': dict(size='nano', mlp_ratio=4), 'base': dict(size='b2', mlp_ratio=4)}
+# depthwise_impl: how depthwise convs are computed (vda_jax/models/depthwise.py): 'auto' is
+# shifted slices on CPU and XLA's grouped conv elsewhere.
+SEGFORMER = {'tiny': dict(size='nano', mlp_ratio=4, depthwise_impl='auto'),
+             'base': dict(size='b2', mlp_ratio=4, depthwise_impl='auto')}
 # EfficientNet-Lite: ImageNet weights with model.pretrained='efficientnet_lite0' (or 1, 2;
 # the variant must match); BatchNorm statistics frozen ('per_domain_batch': AdaBN).
-EFFICIENTNET = {'tiny': dict(variant='lite0', decoder='fpn', decoder_dim=64, bn_stats='frozen'),
-                'base': dict(variant='lite2', decoder='fpn', decoder_dim=128, bn_stats='frozen')}
+EFFICIENTNET = {'tiny': dict(variant='lite0', decoder='fpn', decoder_dim=64, bn_stats='frozen',
+                             depthwise_impl='auto'),
+                'base': dict(variant='lite2', decoder='fpn', decoder_dim=128, bn_stats='frozen',
+                             depthwise_impl='auto')}
 MODEL_FIELDS = {'cnn2d': CNN, 'cnn3d': CNN, 'segformer': SEGFORMER, 'segformer_st': SEGFORMER,
                 'efficientnet_lite': EFFICIENTNET}
 # Shallow taps (stem / patch-embedding features) and deep ones (the last encoder stage).

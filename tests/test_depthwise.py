@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from benchmarks.depthwise import grouped
+from benchmarks.depthwise import grouped, shifted
 from vda_jax.models.depthwise import DepthwiseConv, depthwise_conv, same_padding
 
 
@@ -24,14 +24,28 @@ def test_values_and_both_gradients_match_the_grouped_convolution(size, kernel, s
   rng = np.random.default_rng(size * kernel + stride)
   x = jnp.asarray(rng.standard_normal((2, size, size + 1, 5)), jnp.float32)
   w = jnp.asarray(rng.standard_normal((kernel, kernel, 5)), jnp.float32)
-  np.testing.assert_allclose(depthwise_conv(x, w, stride), grouped(x, w, stride), rtol=1e-5,
+  np.testing.assert_allclose(shifted(x, w, stride), grouped(x, w, stride), rtol=1e-5,
                              atol=1e-5)
   cotangent = jnp.asarray(rng.standard_normal(grouped(x, w, stride).shape), jnp.float32)
   loss = lambda f: lambda x, w: jnp.sum(f(x, w, stride) * cotangent)
-  ours = jax.grad(loss(depthwise_conv), argnums=(0, 1))(x, w)
+  ours = jax.grad(loss(shifted), argnums=(0, 1))(x, w)
   theirs = jax.grad(loss(grouped), argnums=(0, 1))(x, w)
   for a, b in zip(ours, theirs):
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+
+
+def test_grouped_is_the_grouped_convolution_over_any_leading_axes_and_auto_is_slices_on_cpu():
+  rng = np.random.default_rng(0)
+  clips = jnp.asarray(rng.standard_normal((2, 3, 7, 6, 4)), jnp.float32)
+  w = jnp.asarray(rng.standard_normal((3, 3, 4)), jnp.float32)
+  reference = jax.lax.conv_general_dilated(
+      clips.reshape(6, 7, 6, 4), w[:, :, None, :], (2, 2), ((1, 1), (0, 1)),
+      dimension_numbers=('NHWC', 'HWIO', 'NHWC'), feature_group_count=4)
+  np.testing.assert_allclose(grouped(clips, w, 2), reference.reshape(2, 3, 4, 3, 4), rtol=1e-6)
+  assert jax.default_backend() == 'cpu'
+  np.testing.assert_array_equal(depthwise_conv(clips, w, 2), shifted(clips, w, 2))
+  with pytest.raises(ValueError, match=r"depthwise_impl='cudnn'; expected one of"):
+    depthwise_conv(clips, w, 2, impl='cudnn')
 
 
 def test_the_module_keeps_nn_conv_s_parameters_and_output():

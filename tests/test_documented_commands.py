@@ -11,6 +11,7 @@ import sys
 import pytest
 
 from conftest import ROOT, program_env, tiny_overrides
+from vda_jax import plots
 
 DOCS = [ROOT / 'README.md', *sorted((ROOT / 'docs').glob('*.md'))]
 
@@ -220,5 +221,9 @@ def test_the_fork_example_trains_from_its_own_command(tmp_path, data_dir):
   assert done.returncode == 0, done.stderr[-3000:]
   logged = [json.loads(line) for line in (workdir / 'metrics.jsonl').read_text().splitlines()]
   assert any(r.get('coral_loss/stem', 0) > 0 for r in logged)
+  # The fork's loss is drawn beside the package's own alignment losses.
+  titles = plots.curves_figure({'coral': str(workdir)}, tmp_path / 'curves.png',
+                               keys=('sup_loss',))
+  assert titles == ['sup_loss', 'alignment losses']
   results = json.loads(done.stdout[done.stdout.rindex('\n{'):])  # vda-train prints them last
   assert 0 <= results['video/mIoU'] <= 1 and 0 <= results['image/mIoU'] <= 1

@@ -186,6 +186,7 @@ def _config(**model):
   return config
 
 
+@pytest.mark.slow  # the optimizer's rule alone: tests/test_optimizer.py
 def test_frozen_batchnorm_statistics_stay_put_while_the_network_trains():
   from benchmarks.batches import random_batch  # pylint: disable=g-import-not-at-top
   from vda_jax.train import sharding as shd  # pylint: disable=g-import-not-at-top
@@ -203,16 +204,27 @@ def test_frozen_batchnorm_statistics_stay_put_while_the_network_trains():
   assert not np.array_equal(after['conv']['kernel'], before['conv']['kernel'])
 
 
+def _random_params(model, size=32):
+  """Parameters of `model` drawn by numpy (no initialiser to compile); variances positive."""
+  rng = np.random.default_rng(0)
+  draw = lambda name, shape: (1 + rng.random(shape)) if name.endswith('/var') else (
+      0.2 * rng.standard_normal(shape))
+  return flax.traverse_util.unflatten_dict(
+      {k: jnp.asarray(draw(k, s.shape), jnp.float32) for k, s in _shapes(model, size).items()},
+      sep='/')
+
+
 @pytest.mark.parametrize('bn_stats', ['frozen', 'per_domain_batch'])
 def test_images_are_never_normalised_with_the_video_frames_statistics(bn_stats):
   """The train step's forward pass: an image's logits are the same whatever video frames
   share its step. A single pass over the mixed batch with batch statistics (what
   'per_domain_batch' avoids) would not keep them apart."""
-  model = efficientnet.EfficientNetLite(2, decoder_dim=8, bn_stats=bn_stats)
+  model = efficientnet.EfficientNetLite(2, decoder_dim=8, bn_stats=bn_stats,
+                                        depthwise_impl='grouped')
   rng = np.random.default_rng(0)
   images = jnp.asarray(rng.integers(0, 256, (2, 32, 32, 3), np.uint8))
   clips = [jnp.asarray(rng.integers(0, 256, (1, 2, 32, 32, 3), np.uint8)) * k for k in (1, 0)]
-  params = model.init(jax.random.key(0), images)['params']
+  params = _random_params(model)
   forward = jax.jit(lambda c: step_lib.forward(model, params, images, c).image_logits)
   outs = [forward(c) for c in clips]
   np.testing.assert_allclose(outs[0], outs[1], atol=1e-6)
@@ -267,8 +279,9 @@ def test_vda_train_trains_from_imagenet_weights_in_a_non_editable_install(tmp_pa
                'adversarial.entropy_weight': 0.1},
      {'domain_loss/stage4', 'clustered_loss/stem', 'cdan_loss/decoder', 'entropy_loss'}),
     # output space, conv discriminators, the aux head at stage3
-    ('adaptsegnet', {'adversarial.taps': 'logits:0.001,aux_logits:0.0002'},
-     {'domain_loss/logits', 'domain_loss/aux_logits', 'aux_sup_loss'}),
+    pytest.param('adaptsegnet', {'adversarial.taps': 'logits:0.001,aux_logits:0.0002'},
+                 {'domain_loss/logits', 'domain_loss/aux_logits', 'aux_sup_loss'},
+                 marks=pytest.mark.slow),
 ])
 def test_every_alignment_term_reaches_the_encoder_through_its_tap(method, fields, losses):
   config = tiny_config(method, model='efficientnet_lite')  # it clears the method's taps

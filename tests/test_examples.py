@@ -10,12 +10,10 @@ import pytest
 
 from benchmarks.batches import random_batch
 from conftest import ROOT, program_env, tiny_config, tiny_overrides
-from vda_jax import plots
 from vda_jax.adversarial.objective import Objective
 from vda_jax.config_arg import load_config_module
 from vda_jax.train import sharding as shd
 from vda_jax.train.experiment import Experiment
-from vda_jax.train.loop import train_and_evaluate
 from vda_jax.train.metrics_writer import read_metrics
 
 coral = load_config_module(str(ROOT / 'examples' / 'coral.py'))
@@ -53,19 +51,6 @@ def test_coral_through_the_package_step_lowers_its_loss():
     state, metrics = exp.step(state, batch)
     losses.append(float(metrics['coral_loss/stage2']))
   assert losses[-1] < 0.5 * losses[0], losses
-
-
-def test_coral_in_the_package_loop_is_logged_and_plotted(data_dir, tmp_path):
-  config = _coral_config()
-  config.data.data_dir = data_dir
-  config.train.update(steps=10, log_every=5, eval_every=10, checkpoint_every=10)
-  config.eval.split = ''
-  train_and_evaluate(config, str(tmp_path / 'run'))
-  logged = [r for r in read_metrics(str(tmp_path / 'run')) if 'coral_loss/stage2' in r]
-  assert [r['step'] for r in logged] == [5, 10] and all(r['coral_loss/stage2'] > 0 for r in logged)
-  titles = plots.curves_figure({'coral': str(tmp_path / 'run')}, tmp_path / 'curves.png',
-                               keys=('sup_loss',))
-  assert titles == ['sup_loss', 'alignment losses']
 
 
 def test_the_fork_backbone_trains_from_its_own_command(tmp_path, data_dir):

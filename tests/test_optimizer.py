@@ -34,6 +34,24 @@ def test_groups_split_discriminators_from_the_network():
                     'disc': {'global': {'stem': {'w': 'disc'}}}}
 
 
+def test_batchnorm_statistics_stay_put_under_gradients_and_weight_decay():
+  """An EfficientNet layer's names: its BN mean and var are 'frozen', scale and kernel move."""
+  layer = {'bn': {'mean': jnp.full((2,), 0.5), 'var': jnp.full((2,), 2.0),
+                  'scale': jnp.ones((2,)), 'bias': jnp.zeros((2,))},
+           'conv': {'kernel': jnp.ones((1, 1, 3, 2))}}
+  params = {'model': {'encoder': {'stem': layer}}}
+  assert param_groups(params)['model']['encoder']['stem']['bn'] == {
+      'mean': 'frozen', 'var': 'frozen', 'scale': 'network', 'bias': 'network'}
+  config = _config(lr=0.1, disc_lr=0.1)
+  config.weight_decay = 0.1
+  moved = _update(config, jax.tree.map(jnp.ones_like, params), params)['model']['encoder']['stem']
+  np.testing.assert_array_equal(moved['bn']['mean'], 0.5)
+  np.testing.assert_array_equal(moved['bn']['var'], 2.0)
+  # AdamW's first step: -lr * (m / sqrt(v) + weight_decay * p) = -0.1 * (1 + 0.1).
+  np.testing.assert_allclose(moved['bn']['scale'], 0.89, rtol=1e-4)
+  np.testing.assert_allclose(moved['conv']['kernel'], 0.89, rtol=1e-4)
+
+
 def test_each_learning_rate_reaches_only_its_group():
   grads = jax.tree.map(jnp.ones_like, _params())
   # Adam's first step moves every parameter by its lr (m / sqrt(v) = 1).

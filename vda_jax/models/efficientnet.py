@@ -102,6 +102,7 @@ class ConvBN(nn.Module):
   depthwise: bool = False   # one k x k filter per channel (features == input channels)
   act: bool = True
   batch_stats: bool = False
+  depthwise_impl: str = 'auto'
   dtype: jnp.dtype = jnp.float32
   eps = 1e-3
 
@@ -117,7 +118,7 @@ class ConvBN(nn.Module):
     kernel = kernel.astype(self.dtype)
     x = x.astype(self.dtype)
     if self.depthwise:
-      y = depthwise_conv(x, kernel[:, :, 0], self.stride)
+      y = depthwise_conv(x, kernel[:, :, 0], self.stride, self.depthwise_impl)
     else:
       y = jax.lax.conv_general_dilated(x, kernel, (self.stride,) * 2, 'SAME',
                                        dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
@@ -147,11 +148,13 @@ class MBConv(nn.Module):
   expand: int
   features: int
   batch_stats: bool = False
+  depthwise_impl: str = 'auto'
   dtype: jnp.dtype = jnp.float32
 
   @nn.compact
   def __call__(self, x):
-    conv = lambda name, *a, **k: ConvBN(*a, batch_stats=self.batch_stats, dtype=self.dtype,
+    conv = lambda name, *a, **k: ConvBN(*a, batch_stats=self.batch_stats,
+                                        depthwise_impl=self.depthwise_impl, dtype=self.dtype,
                                         name=name, **k)
     cin = x.shape[-1]
     y = conv('expand', cin * self.expand)(x) if self.expand != 1 else x
@@ -165,6 +168,7 @@ class Encoder(nn.Module):
   variant: str = 'lite0'
   batch_stats: bool = False
   remat: bool = False
+  depthwise_impl: str = 'auto'
   dtype: jnp.dtype = jnp.float32
 
   @nn.compact
@@ -174,7 +178,8 @@ class Encoder(nn.Module):
     plan = block_plan(self.variant)
     block = nn.remat(MBConv) if self.remat else MBConv
     for i, (group, kernel, stride, expand, _, cout) in enumerate(plan):
-      x = block(kernel, stride, expand, cout, self.batch_stats, self.dtype, name=f'block{i}')(x)
+      x = block(kernel, stride, expand, cout, self.batch_stats, self.depthwise_impl, self.dtype,
+                name=f'block{i}')(x)
       last_of_group = i + 1 == len(plan) or plan[i + 1][0] != group
       if last_of_group and group in STAGE_OF_GROUP:
         features[STAGE_OF_GROUP[group]] = x
@@ -193,6 +198,7 @@ class EfficientNetLite(nn.Module):
   decoder_dim: int = 128
   bn_stats: str = 'frozen'
   remat: bool = False       # jax.checkpoint each block: less memory, more compute
+  depthwise_impl: str = 'auto'  # models.depthwise: 'slices' on CPU, 'grouped' elsewhere
   dtype: jnp.dtype = jnp.float32
   temporal = False          # frames, not clips (a class constant, not a field)
 
@@ -207,8 +213,8 @@ class EfficientNetLite(nn.Module):
       raise ValueError(f'config.model.bn_stats={self.bn_stats!r}; expected one of {BN_STATS}')
     if self.decoder not in ('mlp', 'fpn'):
       raise ValueError(f"config.model.decoder={self.decoder!r}; expected 'mlp' or 'fpn'")
-    features = Encoder(self.variant, self.separate_domains, self.remat, self.dtype,
-                       name='encoder')(
+    features = Encoder(self.variant, self.separate_domains, self.remat, self.depthwise_impl,
+                       self.dtype, name='encoder')(
         normalise_imagenet(x, self.dtype))
     for name, f in features.items():
       tap(self, name, f)

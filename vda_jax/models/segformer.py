@@ -99,12 +99,14 @@ class TemporalAttention(nn.Module):
 class MixFFN(nn.Module):
   dim: int
   hidden: int
+  depthwise_impl: str = 'auto'
   dtype: jnp.dtype = jnp.float32
 
   @nn.compact
   def __call__(self, x):
     x = nn.Dense(self.hidden, dtype=self.dtype, name='fc1')(x)
-    x = DepthwiseConv(3, use_bias=True, dtype=self.dtype, name='dwconv')(x)
+    x = DepthwiseConv(3, use_bias=True, impl=self.depthwise_impl, dtype=self.dtype,
+                      name='dwconv')(x)
     x = nn.gelu(x, approximate=False)  # PyTorch's exact GELU, as the published weights expect
     return nn.Dense(self.dim, dtype=self.dtype, name='fc2')(x)
 
@@ -116,6 +118,7 @@ class Block(nn.Module):
   mlp_ratio: int
   frames: int
   temporal: bool
+  depthwise_impl: str = 'auto'
   dtype: jnp.dtype = jnp.float32
 
   @nn.compact
@@ -126,7 +129,8 @@ class Block(nn.Module):
     if self.temporal:
       x = x + TemporalAttention(self.heads, self.frames, self.dtype, name='temporal_attn')(
           ln('temporal_norm')(x))
-    return x + MixFFN(self.dim, self.dim * self.mlp_ratio, self.dtype, name='mlp')(ln('norm2')(x))
+    return x + MixFFN(self.dim, self.dim * self.mlp_ratio, self.depthwise_impl, self.dtype,
+                        name='mlp')(ln('norm2')(x))
 
 
 class SegFormer(nn.Module):
@@ -135,6 +139,7 @@ class SegFormer(nn.Module):
   size: str = 'nano'
   mlp_ratio: int = 4
   remat: bool = False
+  depthwise_impl: str = 'auto'  # models.depthwise: 'slices' on CPU, 'grouped' elsewhere
   dtype: jnp.dtype = jnp.float32
 
   @nn.compact
@@ -155,7 +160,8 @@ class SegFormer(nn.Module):
       if i == 0:
         tap(self, 'patch_embed', unflatten(x))
       for j in range(depth):
-        x = block(dim, heads, sr, self.mlp_ratio, frames, self.temporal, self.dtype,
+        x = block(dim, heads, sr, self.mlp_ratio, frames, self.temporal, self.depthwise_impl,
+                  self.dtype,
                   name=f'block{i + 1}_{j}')(x)
       x = nn.LayerNorm(epsilon=1e-6, dtype=self.dtype, name=f'norm{i + 1}')(x)
       stages.append(x)

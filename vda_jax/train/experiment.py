@@ -7,6 +7,7 @@ the mesh, model, objective, optimizer or shardings.
 import dataclasses
 import functools
 import logging
+import os
 from typing import Any, Callable
 
 import flax.linen as nn
@@ -161,7 +162,10 @@ def _init_compiler_options(mesh):
   spends 15-30 s on the initialisers' unrolled random-number code; -O2 compiles the
   same program 2-4x faster and to the same bits (`scripts/benchmark.py --init_compile`,
   docs/benchmarks.md; tests/test_benchmark.py checks the bits). Other platforms keep
-  XLA's defaults: nobody has measured them there."""
+  XLA's defaults: nobody has measured them there. A level set in XLA_FLAGS is kept (the
+  tests' -O0 compiles init faster still)."""
+  if '--xla_backend_optimization_level' in os.environ.get('XLA_FLAGS', ''):
+    return None
   if mesh.devices.flat[0].platform == 'cpu':
     return {'xla_backend_optimization_level': 2}
   return None
