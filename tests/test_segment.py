@@ -15,6 +15,7 @@ import pytest
 from test_real_data import moving_square, write_mp4
 
 from conftest import ROOT, SHARED_DATA
+from vda_jax import plots
 from vda_jax.config_arg import load_config_module
 from vda_jax.data import media
 from vda_jax.eval import inference, metrics
@@ -196,3 +197,17 @@ def test_png_overlay_is_a_sheet_of_frames_spread_over_the_video(tmp_path):
     assert (tile[1:] == 10 * t).all()
     np.testing.assert_array_equal(tile[0, 0], (np.array([10 * t] * 3) * 0.5 +
                                                np.array([128, 0, 0]) * 0.5).astype(np.uint8))
+
+
+def test_overlay_sheets_stack_top_to_bottom_under_their_labels(tmp_path):
+  sheets = {}
+  for label, colour in (('source-only', (255, 0, 0)), ('clustered', (0, 0, 255))):
+    sheets[label] = tmp_path / f'{label}.png'
+    Image.new('RGB', (80, 40), colour).save(sheets[label])
+  titles = plots.sheets_figure(sheets, tmp_path / 'both.png')
+  assert titles == ['source-only', 'clustered']
+  out = np.asarray(Image.open(tmp_path / 'both.png').convert('RGB')).astype(int)
+  column = out[:, out.shape[1] // 2]
+  reds = np.flatnonzero((column[:, 0] > 200) & (column[:, 2] < 60))
+  blues = np.flatnonzero((column[:, 2] > 200) & (column[:, 0] < 60))
+  assert len(reds) and len(blues) and reds.max() < blues.min()

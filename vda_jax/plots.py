@@ -136,3 +136,24 @@ def examples_figure(examples, path, title=''):
   fig.tight_layout()
   fig.savefig(path, dpi=100)
   plt.close(fig)
+
+
+def sheets_figure(sheets, path, title=''):
+  """Overlay sheets of one video (`vda-segment --overlay=png`), one per run, stacked top to
+  bottom under their labels: e.g. a source-only and an adapted model side by side.
+  `sheets`: {label: PNG path}. Returns the panels' titles, top to bottom."""
+  images = [(label, plt.imread(str(p))) for label, p in sheets.items()]
+  h, w = images[0][1].shape[:2]
+  fig, axes = plt.subplots(len(images), 1, squeeze=False,
+                           figsize=(9, 9 * h / w * len(images) + 0.4 * len(images)))
+  for ax, (label, image) in zip(axes[:, 0], images):
+    ax.imshow(image)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title(label, fontsize=9)
+  if title:
+    fig.suptitle(title, fontsize=10)
+  fig.tight_layout()
+  fig.savefig(path, dpi=100)
+  plt.close(fig)
+  return [ax.get_title() for ax in axes[:, 0]]
