@@ -266,7 +266,8 @@ def test_vda_train_trains_from_imagenet_weights_in_a_non_editable_install(tmp_pa
   done = subprocess.run(
       [sys.executable, '-c', code, '--config=embedded:model=efficientnet_lite,method=adversarial',
        f'--workdir={tmp_path / "run"}', '--config.model.pretrained=efficientnet_lite0',
-       '--config.model.decoder_dim=8', *[f'--config.{o}' for o in overrides]],
+       '--config.model.decoder_dim=8', '--config.model.depthwise_impl=grouped',
+       *[f'--config.{o}' for o in overrides]],
       cwd=tmp_path, capture_output=True, text=True, timeout=900,
       env={k: v for k, v in program_env().items() if k != 'PYTHONPATH'})
   assert done.returncode == 0, done.stderr[-3000:]
