@@ -138,3 +138,10 @@ def test_remat_and_bfloat16_switches(name):
   # bf16 keeps 8 mantissa bits (~0.4% per op); a few % through the network is expected.
   rel = float(jnp.mean(jnp.abs(out - ref)) / jnp.mean(jnp.abs(ref)))
   assert 0 < rel < 0.05, rel
+
+
+def test_a_name_or_field_no_model_takes_is_one_line_naming_it():
+  with pytest.raises(ValueError, match=r"config.model.name='unet9' is not a model; known: \["):
+    build_model({'name': 'unet9'}, 2)
+  with pytest.raises(ValueError, match=r"a field the model 'cnn2d' does not take: .*'depthwise"):
+    build_model({'name': 'cnn2d', 'depthwise_impl': 'grouped'}, 2)

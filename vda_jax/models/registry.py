@@ -60,4 +60,4 @@ def build_model(model_config: ml_collections.ConfigDict, num_classes: int) -> nn
   try:
     return MODELS[name](num_classes=num_classes, **kwargs)
   except TypeError as e:
-    raise ValueError(f'config.model has a field {name!r} does not take: {e}') from None
+    raise ValueError(f'config.model has a field the model {name!r} does not take: {e}') from None
