@@ -29,9 +29,11 @@ def test_step_benchmark_reports_every_figure():
 
 
 @pytest.mark.slow
-def test_init_compiled_below_xla_default_level_gives_the_same_state():
+def test_init_compiled_below_xla_default_level_gives_the_same_state(monkeypatch):
   # Experiment compiles `init` at -O2 on CPU for its compile time; a run's initial
-  # state (and with it every earlier run's trajectory) must not change with it.
+  # state (and with it every earlier run's trajectory) must not change with it. (This
+  # suite's XLA_FLAGS set -O0, which Experiment would keep: cleared, as for a run.)
+  monkeypatch.setenv('XLA_FLAGS', '')
   r = measure.init_compile(tiny_config('clustered'), jax.devices()[:1])
   assert r['same_state']
   assert r['compile_s'] > 0 and r['o3_compile_s'] > 0
