@@ -126,16 +126,10 @@ def examples_figure(examples, path, title=''):
                                     2.2 * rows * h / max(h, w) + 0.5))
   for i, frame in enumerate(examples['frames']):
     for ax, (name, masks) in zip(axes[i], columns):
-      ax.imshow(frame if masks is None else overlay(frame, masks[i]))
-      ax.set_xticks([])
-      ax.set_yticks([])
+      _picture(ax, frame if masks is None else overlay(frame, masks[i]))
       if i == 0:
         ax.set_title(name, fontsize=8)
-  if title:
-    fig.suptitle(title, fontsize=9)
-  fig.tight_layout()
-  fig.savefig(path, dpi=100)
-  plt.close(fig)
+  _save_pictures(fig, path, title, title_size=9)
 
 
 def sheets_figure(sheets, path, title=''):
@@ -147,13 +141,22 @@ def sheets_figure(sheets, path, title=''):
   fig, axes = plt.subplots(len(images), 1, squeeze=False,
                            figsize=(9, 9 * h / w * len(images) + 0.4 * len(images)))
   for ax, (label, image) in zip(axes[:, 0], images):
-    ax.imshow(image)
-    ax.set_xticks([])
-    ax.set_yticks([])
+    _picture(ax, image)
     ax.set_title(label, fontsize=9)
+  titles = [ax.get_title() for ax in axes[:, 0]]
+  _save_pictures(fig, path, title, title_size=10)
+  return titles
+
+
+def _picture(ax, image):
+  ax.imshow(image)
+  ax.set_xticks([])
+  ax.set_yticks([])
+
+
+def _save_pictures(fig, path, title, title_size):
   if title:
-    fig.suptitle(title, fontsize=10)
+    fig.suptitle(title, fontsize=title_size)
   fig.tight_layout()
   fig.savefig(path, dpi=100)
   plt.close(fig)
-  return [ax.get_title() for ax in axes[:, 0]]

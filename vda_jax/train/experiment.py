@@ -163,7 +163,7 @@ def _init_compiler_options(mesh):
   same program 2-4x faster and to the same bits (`scripts/benchmark.py --init_compile`,
   docs/benchmarks.md; tests/test_benchmark.py checks the bits). Other platforms keep
   XLA's defaults: nobody has measured them there. A level set in XLA_FLAGS is kept (the
-  tests' -O0 compiles init faster still)."""
+  tests' -O0 compiles init faster still, to other bits than -O3)."""
   if '--xla_backend_optimization_level' in os.environ.get('XLA_FLAGS', ''):
     return None
   if mesh.devices.flat[0].platform == 'cpu':
