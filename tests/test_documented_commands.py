@@ -12,6 +12,7 @@ import pytest
 
 from conftest import ROOT, program_env, tiny_overrides
 from vda_jax import plots
+from vda_jax.config_arg import load_config_module
 
 DOCS = [ROOT / 'README.md', *sorted((ROOT / 'docs').glob('*.md'))]
 
@@ -221,7 +222,9 @@ def test_the_fork_example_trains_from_its_own_command(tmp_path, data_dir):
   assert done.returncode == 0, done.stderr[-3000:]
   logged = [json.loads(line) for line in (workdir / 'metrics.jsonl').read_text().splitlines()]
   assert any(r.get('coral_loss/stem', 0) > 0 for r in logged)
-  # The fork's loss is drawn beside the package's own alignment losses.
+  # The fork's loss is drawn beside the package's own alignment losses, by a process that
+  # imported the fork's file (its term is registered there, not by the package).
+  load_config_module(str(ROOT / 'examples' / 'coral.py'))
   titles = plots.curves_figure({'coral': str(workdir)}, tmp_path / 'curves.png',
                                keys=('sup_loss',))
   assert titles == ['sup_loss', 'alignment losses']
