@@ -39,6 +39,51 @@ def test_the_plan_keeps_selection_off_the_verdict_seeds_and_tunes_both_methods_a
   assert (config.eval.split, config.eval.final_split) == ('val', 'test')
 
 
+def test_the_real_plan_is_powered_as_registered_and_tunes_both_methods_alike():
+  """configs/confirmatory_real.py against docs/preregistration_real.md: the pilot's five
+  val differences (upper bound - source-only, seeds 0-4) give the sd whose 80% upper
+  confidence limit sets the number of seeds for a +0.02 J&F effect."""
+  plan = confirmatory.load_plan(str(ROOT / 'configs' / 'confirmatory_real.py'))
+  pilot = np.subtract([0.6528, 0.6599, 0.6615, 0.6138, 0.6250],
+                      [0.5958, 0.6405, 0.6174, 0.5965, 0.6042])
+  upper = pilot.std(ddof=1) * np.sqrt(4 / stats.chi2.ppf(0.2, 4))
+  assert upper == pytest.approx(0.0278, abs=5e-5)
+  assert len(plan.VERDICT_SEEDS) == confirmatory.seeds_for_power(0.02, upper) == 18
+  assert not set(plan.VERDICT_SEEDS) & {0, 1, 2, 3, 4, plan.SELECTION_SEED}
+  assert confirmatory.arms(plan) == {('efficientnet_lite', ''):
+                                     ['source_only', 'adversarial', 'clustered']}
+  assert plan.search_space('adversarial', 'efficientnet_lite') == plan.search_space(
+      'clustered', 'efficientnet_lite')
+  assert plan.search_space('source_only', 'efficientnet_lite') == [{}]
+  assert confirmatory.oracle_key(plan) == 'val/J&F-foreground'
+  # Both domain terms at the stem, the pilot's better tap, on the ImageNet encoder.
+  for method in ('adversarial', 'clustered'):
+    config = plan.get_config(f'model=efficientnet_lite,method={method},seed=10,root=/r')
+    taps = (config.adversarial.taps, config.adversarial.clustered.taps)
+    assert taps == {'adversarial': ('stem', ''), 'clustered': ('', 'stem')}[method]
+    assert config.model.pretrained == 'efficientnet_lite0'
+    assert (config.eval.split, config.eval.final_split) == ('val', 'test')
+  assert confirmatory.workdirs('w', 'efficientnet_lite', '') == (
+      'w/select_efficientnet_lite', 'w/verdict_efficientnet_lite')
+
+
+def test_a_plan_registered_for_another_host_type_starts_no_run(tmp_path):
+  text = (ROOT / 'configs' / 'confirmatory_real.py').read_text()
+  text = text.replace("os.path.dirname(__file__), 'real_davis.py'",
+                      f"'{ROOT / 'configs'}', 'real_davis.py'")
+  (tmp_path / 'plan.py').write_text(text.replace(
+      "HOST_TYPE = 'AMD EPYC (avx512f), cpu, jax 0.10.2'", "HOST_TYPE = 'elsewhere'"))
+  result = subprocess.run(
+      [sys.executable, '-m', 'vda_jax.commands.confirm', f'--plan={tmp_path / "plan.py"}',
+       f'--workdir={tmp_path / "plan"}'], cwd=ROOT, capture_output=True, text=True,
+      timeout=300, env=program_env())
+  assert result.returncode == 2
+  (line,) = result.stderr.strip().splitlines()
+  here = environment.host_type(environment.describe())
+  assert f"HOST_TYPE is 'elsewhere' but this host is {here!r}" in line
+  assert not (tmp_path / 'plan').exists()
+
+
 def test_a_plan_whose_selection_seed_is_a_verdict_seed_is_refused(tmp_path):
   text = (ROOT / 'configs' / 'confirmatory.py').read_text().replace(
       'SELECTION_SEED = 100', 'SELECTION_SEED = 3')

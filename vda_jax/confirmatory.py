@@ -4,10 +4,13 @@ runs at the selector's picks, and one paired test per hypothesis, Holm-adjusted
 over the whole family.
 
 The plan file holds `get_config(arg)` and `search_space(method, model)` (as any
-config file), plus HYPOTHESES ({id, model, preset, method, baseline} each),
-METRIC (a test-split score), SELECTOR ('oracle' or 'dev'), SELECTION_SEED and
-VERDICT_SEEDS. Every verdict run of the family must share one host type
-(train.environment): pairs across host types or JAX versions are refused.
+config file), plus HYPOTHESES ({id, model, method, baseline} each, and `preset` where
+the config takes one), METRIC (a test-split score), SELECTOR ('oracle' or 'dev'),
+SELECTION_SEED and VERDICT_SEEDS. Optional: ORACLE_KEY, the selection row the oracle
+maximises (default 'val/mIoU'), and HOST_TYPE, the one host type
+(train.environment.host_type) the plan was registered for: no run starts elsewhere.
+Every verdict run of the family must share one host type: pairs across host types or
+JAX versions are refused.
 """
 import json
 import os
@@ -53,11 +56,31 @@ def load_plan(path):
   return plan
 
 
+def oracle_key(plan) -> str:
+  """The selection row's score the plan's oracle maximises."""
+  return getattr(plan, 'ORACLE_KEY', 'val/mIoU')
+
+
+def check_host(plan, plan_path) -> str:
+  """This process's host type; ValueError if the plan was registered for another."""
+  here = environment.host_type(environment.describe())
+  wanted = getattr(plan, 'HOST_TYPE', None)
+  if wanted is not None and here != wanted:
+    raise ValueError(f'{plan_path}: HOST_TYPE is {wanted!r} but this host is {here!r}; the '
+                     "plan's runs start on its registered host type only")
+  return here
+
+
+def _setting(h) -> tuple[str, str]:
+  """(model, preset) of a hypothesis; preset '' where the config takes none."""
+  return h['model'], h.get('preset', '')
+
+
 def arms(plan) -> dict:
   """{(model, preset): [methods]} the hypotheses compare, in their order."""
   out = {}
   for h in plan.HYPOTHESES:
-    methods = out.setdefault((h['model'], h['preset']), [])
+    methods = out.setdefault(_setting(h), [])
     for m in (h['baseline'], h['method']):
       if m not in methods:
         methods.append(m)
@@ -66,7 +89,7 @@ def arms(plan) -> dict:
 
 def workdirs(workdir, model, preset) -> tuple[str, str]:
   """(selection workdir, verdict workdir) of one (model, preset)."""
-  return tuple(os.path.join(workdir, f'{stage}_{model}_{preset}')
+  return tuple(os.path.join(workdir, '_'.join(filter(None, (stage, model, preset))))
                for stage in ('select', 'verdict'))
 
 
@@ -78,15 +101,15 @@ def run(plan_path, workdir, parallel=1, train_fn=None):
   results, dirs, picks = {}, {}, {}
   for (model, preset), methods in arms(plan).items():
     select_dir, verdict_dir = workdirs(workdir, model, preset)
-    arg = f'preset={preset}'
+    arg = f'preset={preset}' if preset else ''
     tuned = [m for m in methods if plan.search_space(m, model) != [{}]]
     if tuned:
       os.makedirs(select_dir, exist_ok=True)
       rows = selection.run_selection(plan_path, select_dir, [model], tuned, arg,
                                      train_fn=train_fn, parallel=parallel,
                                      seed=plan.SELECTION_SEED)
-      selection.write_selection(rows, select_dir)
-      chosen, _ = selection.choose(rows)
+      selection.write_selection(rows, select_dir, oracle_key(plan))
+      chosen, _ = selection.choose(rows, oracle_key(plan))
       picks[(model, preset)] = {m: chosen[f'{model}/{m}'][plan.SELECTOR] for m in tuned}
     selected = {(model, m): f for m, f in picks.get((model, preset), {}).items()}
     grid_results = grid.run_grid(plan_path, verdict_dir, [model], methods,
@@ -118,16 +141,16 @@ def hypothesis_tests(plan, results) -> list[dict]:
   Holm's adjustment over the family. Every verdict seed must have both runs."""
   rows = []
   for h in plan.HYPOTHESES:
-    score = lambda method, s: results[(h['model'], h['preset'], method, s)][plan.METRIC]
+    score = lambda method, s: results[(*_setting(h), method, s)][plan.METRIC]
     missing = [s for s in plan.VERDICT_SEEDS for m in (h['method'], h['baseline'])
-               if (h['model'], h['preset'], m, s) not in results]
+               if (*_setting(h), m, s) not in results]
     if missing:
       raise ValueError(f"{h['id']}: seeds {sorted(set(missing))} have not run")
     a = np.array([score(h['method'], s) for s in plan.VERDICT_SEEDS])
     b = np.array([score(h['baseline'], s) for s in plan.VERDICT_SEEDS])
     diff, half, sd = report.mean_ci(a - b)
-    rows.append({**h, 'metric': plan.METRIC, 'seeds': len(a), 'diff': diff, 'sd': sd,
-                 'ci_lo': diff - half, 'ci_hi': diff + half,
+    rows.append({**h, 'preset': _setting(h)[1], 'metric': plan.METRIC, 'seeds': len(a),
+                 'diff': diff, 'sd': sd, 'ci_lo': diff - half, 'ci_hi': diff + half,
                  'p': float(stats.ttest_rel(a, b).pvalue) if np.any(a != b) else 1.0})
   for r, p in zip(rows, report.holm([r['p'] for r in rows])):
     r['p_holm'] = p
@@ -139,7 +162,7 @@ def table(rows, selector, host) -> str:
   lines = ['| hypothesis | model | preset | comparison | metric | effect (95% CI) | raw p | '
            'Holm p | seeds | selector |', '|---|---|---|---|---|---|---|---|---|---|']
   for r in rows:
-    lines.append(f"| {r['id']} | {r['model']} | {r['preset']} | {r['method']} − "
+    lines.append(f"| {r['id']} | {r['model']} | {r['preset'] or '—'} | {r['method']} − "
                  f"{r['baseline']} | {r['metric']} | {r['diff']:+.3f} ({r['ci_lo']:+.3f}, "
                  f"{r['ci_hi']:+.3f}) | {r['p']:.3g} | {r['p_holm']:.3g} | {r['seeds']} | "
                  f'{selector} |')
@@ -155,7 +178,8 @@ def arms_table(results) -> str:
     by_preset.setdefault(preset, {})[(model, method, seed)] = r
   parts = []
   for preset, preset_results in sorted(by_preset.items()):
-    parts += [f'Preset `{preset}`, test splits, mean over seeds (95% CI):', '',
+    title = f'Preset `{preset}`, test splits' if preset else 'Test splits'
+    parts += [f'{title}, mean over seeds (95% CI):', '',
               report.markdown_table(report.summarise(preset_results)), '']
   return '\n'.join(parts).rstrip()
 
@@ -169,7 +193,7 @@ def write(rows, picks, selector, host, workdir, results) -> str:
           for (model, preset, method, seed), r in sorted(results.items())]
   with open(os.path.join(workdir, 'confirmatory.json'), 'w') as f:
     json.dump({'hypotheses': rows, 'host': host, 'selector': selector,
-               'picks': {f'{m}/{p}': v for (m, p), v in picks.items()}, 'runs': runs},
+               'picks': {'/'.join(filter(None, k)): v for k, v in picks.items()}, 'runs': runs},
               f, indent=1)
   with open(os.path.join(workdir, 'confirmatory.md'), 'w') as f:
     f.write(text + '\n')

@@ -166,7 +166,7 @@ def write_selection(rows, workdir, oracle_key='val/mIoU'):
   with open(os.path.join(workdir, 'selection.json'), 'w') as f:
     json.dump({'rows': rows, 'selected': selected, 'spearman': rho, 'oracle_key': oracle_key}, f,
               indent=1)
-  lines = ['| model | method | candidate | fields | val mIoU (oracle) | val mIoU-fg | '
+  lines = [f'| model | method | candidate | fields | {oracle_key} (oracle) | val mIoU-fg | '
            'DEV risk | source val loss | picked by |', '|---|---|---|---|---|---|---|---|---|']
   for r in rows:
     picks = [s for s, f in selected[f"{r['model']}/{r['method']}"].items() if f == r['fields']]

@@ -8,8 +8,9 @@ then one paired test per hypothesis with Holm's adjustment over the family
 
 Writes WORKDIR/confirmatory.md (the table, then each arm's test scores) and
 confirmatory.json (with every verdict run's final scores). Re-running
-skips finished runs and resumes stopped ones; runs made on another host type
-or JAX version than the others stop the report (one line naming them).
+skips finished runs and resumes stopped ones. A plan that names its HOST_TYPE starts
+no run on another; runs made on another host type or JAX version than the others stop
+the report (one line naming them).
 """
 from absl import flags
 
@@ -25,6 +26,7 @@ def main(argv):
   f = flags.FLAGS
   plan_path = commands.config_path(f.plan)
   plan = confirmatory.load_plan(plan_path)
+  confirmatory.check_host(plan, plan_path)
   results, dirs, picks = confirmatory.run(plan_path, f.workdir, parallel=f.parallel)
   host = confirmatory.host_type(dirs)
   rows = confirmatory.hypothesis_tests(plan, results)
