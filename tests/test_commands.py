@@ -19,8 +19,8 @@ def test_config_path_finds_packaged_configs_from_anywhere(tmp_path, monkeypatch)
   own.parent.mkdir()
   own.write_text('def get_config(arg=None): ...\n')
   assert commands.config_path('configs/real.py:x=1') == 'configs/real.py:x=1'  # a file wins
-  message = (r'nope.py is not a file, nor a packaged config '
-             r'\(known: confirmatory, embedded, pod, real, real_davis, real_mini\)')
+  message = (r'nope.py is not a file, nor a packaged config \(known: confirmatory, '
+             r'confirmatory_real, embedded, pod, real, real_davis, real_mini\)')
   with pytest.raises(FileNotFoundError, match=message):
     commands.config_path('nope.py')
 

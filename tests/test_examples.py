@@ -34,6 +34,24 @@ def test_the_fork_config_builds_the_term_by_name():
   assert term == coral.Coral({'stem': 1.0}) and config.model.name == 'segformer'
 
 
+def test_a_forks_file_run_again_registers_again_and_another_definition_is_refused():
+  """A program may load a fork's file more than once (vda-confirm reads its plan three
+  times): the same definitions take their names again; another definition is refused."""
+  from vda_jax import register_model
+  from vda_jax.adversarial import terms
+  from vda_jax.models import registry
+  again = load_config_module(str(ROOT / 'examples' / 'coral.py'))
+  assert terms.TERMS['coral'] is again.Coral is not coral.Coral
+  unet = [load_config_module(str(ROOT / 'examples' / 'tiny_unet.py')) for _ in range(2)]
+  assert registry.MODELS['tiny_unet'] is unet[1].TinyUNet is not unet[0].TinyUNet
+  with pytest.raises(ValueError, match=r"alignment term 'coral' is already registered "
+                                       r"\(Coral in .*examples/coral.py\)"):
+    terms.register('coral')(type('Coral', (), {}))
+  with pytest.raises(ValueError, match=r"model 'tiny_unet' is already registered "
+                                       r"\(TinyUNet in .*examples/tiny_unet.py\)"):
+    register_model('tiny_unet')(type('TinyUNet', (), {}))
+
+
 def _coral_config(**config_kw):
   config = tiny_config(method='source_only', **config_kw)
   with config.unlocked():

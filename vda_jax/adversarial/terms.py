@@ -29,13 +29,13 @@ Where this departs from the published methods (docs/methods.md, "Running experim
   cluster's samples are judged by their own head only.
 """
 import dataclasses
-import inspect
 from typing import Any, ClassVar, NamedTuple
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from vda_jax import registration
 from vda_jax.adversarial import clustering
 from vda_jax.adversarial.discriminators import ConvDiscriminator, PixelDiscriminator
 from vda_jax.adversarial.grl import grad_reverse
@@ -56,17 +56,8 @@ TERMS: dict[str, type] = {}
 def register(name: str):
   """Class decorator: makes a term buildable as `config.adversarial.terms.X.type=name`."""
   def add(cls):
-    if name in TERMS and _origin(TERMS[name]) != _origin(cls):
-      raise ValueError(f'alignment term {name!r} is already registered ({TERMS[name].__name__})')
-    TERMS[name] = cls
-    return cls
+    return registration.register(TERMS, 'alignment term', name, cls)
   return add
-
-
-def _origin(cls):
-  # A config file run as a script and then loaded by --config is imported twice: one
-  # class, two objects.
-  return cls.__qualname__, inspect.getsourcefile(cls)
 
 
 def build(name: str, **fields) -> Any:

@@ -10,13 +10,13 @@ but for `name` and those the run reads itself (`pretrained`, `init_from`,
 `image_as_clip`), are the module's constructor arguments.
 """
 import functools
-import inspect
 from typing import Callable
 
 import flax.linen as nn
 import jax.numpy as jnp
 import ml_collections
 
+from vda_jax import registration
 from vda_jax.models.convnet import ConvNet
 from vda_jax.models.efficientnet import EfficientNetLite
 from vda_jax.models.segformer import SegFormer
@@ -25,20 +25,10 @@ MODELS: dict[str, Callable[..., nn.Module]] = {}
 _RUN_FIELDS = ('pretrained', 'init_from', 'image_as_clip')
 
 
-def _origin(builder):
-  # A config file run as a script and then loaded by --config is imported twice: one
-  # class, two objects.
-  target = getattr(builder, 'func', builder)
-  return getattr(target, '__qualname__', repr(target)), inspect.getsourcefile(target)
-
-
 def register_model(name: str):
   """Decorator: `config.model.name=name` builds the decorated module class (or factory)."""
   def register(builder):
-    if name in MODELS and _origin(MODELS[name]) != _origin(builder):
-      raise ValueError(f'a model named {name!r} is registered already ({MODELS[name]})')
-    MODELS[name] = builder
-    return builder
+    return registration.register(MODELS, 'model', name, builder)
   return register
 
 
