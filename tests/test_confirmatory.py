@@ -9,7 +9,7 @@ import pytest
 from scipy import stats
 
 from conftest import ROOT, program_env, tiny_overrides
-from vda_jax import confirmatory
+from vda_jax import confirmatory, plots
 from vda_jax.train import environment
 
 PLAN = str(ROOT / 'configs' / 'confirmatory.py')
@@ -164,6 +164,32 @@ def test_write_reports_each_arms_test_scores_beside_the_tests(tmp_path):
       ('a', 0, 0.40), ('a', 1, 0.46), ('s', 0, 0.30), ('s', 1, 0.34)]
 
 
+def test_per_seed_differences_of_the_synthetic_family_as_published_and_their_figure(tmp_path):
+  saved = confirmatory.load_saved(ROOT / 'docs' / 'confirmatory_synthetic.json')
+  assert confirmatory.family_title(saved) == 'segformer, photometric: video/mIoU, 17 seeds'
+  diffs = confirmatory.per_seed_differences(saved)
+  assert list(diffs) == ['H1: adversarial − source_only', 'H2: clustered − adversarial']
+  h1, h2 = diffs.values()
+  assert sorted(h1) == sorted(h2) == list(range(17))
+  # docs/results.md: seed 6 scored 0.299, 0.349, 0.603; the means are the table's effects.
+  assert (h1[6], h2[6]) == pytest.approx((0.050, 0.254), abs=1e-9)
+  assert np.mean(list(h1.values())) == pytest.approx(0.205, abs=1e-3)
+  assert np.mean(list(h2.values())) == pytest.approx(0.082, abs=1e-3)
+  titles = plots.differences_figure({'synthetic': diffs, 'one seed': {'H1: a − s': {0: 0.1}}},
+                                    tmp_path / 'strips.png')
+  assert titles == ['synthetic', 'one seed']
+  assert (tmp_path / 'strips.png').read_bytes()[:4] == b'\x89PNG'
+
+
+def test_a_file_that_is_not_a_confirmatory_json_is_named(tmp_path):
+  (tmp_path / 'bad.json').write_text('{"hypotheses": [')
+  (tmp_path / 'other.json').write_text('{"hypotheses": []}')
+  for name, message in (('absent.json', 'no such file'), ('bad.json', 'not JSON'),
+                        ('other.json', 'no runs')):
+    with pytest.raises(ValueError, match=f'{name}: {message}.*expected a confirmatory.json'):
+      confirmatory.load_saved(tmp_path / name)
+
+
 @pytest.mark.slow
 def test_vda_confirm_runs_a_plan_then_skips_every_run(tmp_path, data_dir):
   """`vda-confirm` end to end on a two-seed plan of two-step runs; run again on the finished
@@ -189,12 +215,19 @@ def test_vda_confirm_runs_a_plan_then_skips_every_run(tmp_path, data_dir):
   table = first.stdout[first.stdout.index('| hypothesis'):]
   assert '| H1 | cnn2d | photometric | adversarial − source_only | video/mIoU |' in table
   last = table.strip().splitlines()[-1]
-  assert last == f'written to {tmp_path / "plan"}/: confirmatory.md, confirmatory.json'
-  again = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900,
+  assert last == (f'written to {tmp_path / "plan"}/: confirmatory.md, confirmatory.json, '
+                  'confirmatory_differences.png')
+  figure = tmp_path / 'plan' / 'confirmatory_differences.png'
+  assert figure.read_bytes()[:4] == b'\x89PNG'
+  figure.unlink()
+  # Again, with the synthetic family beside this one in the figure.
+  again = subprocess.run(command + [f'--beside={ROOT / "docs" / "confirmatory_synthetic.json"}'],
+                         cwd=ROOT, capture_output=True, text=True, timeout=900,
                          env=program_env())
   assert again.returncode == 0, again.stderr[-3000:]
   assert again.stdout.count('(finished)') == 2 + 4   # two candidates, two arms x two seeds
   assert again.stdout[again.stdout.index('| hypothesis'):] == table
+  assert figure.read_bytes()[:4] == b'\x89PNG'
   # vda-select on the plan's selection folder: every candidate is found finished, and the
   # program's scores and picks are the plan's.
   select_dir = tmp_path / 'plan' / 'select_cnn2d_photometric'

@@ -157,6 +157,42 @@ def hypothesis_tests(plan, results) -> list[dict]:
   return rows
 
 
+def load_saved(path) -> dict:
+  """A confirmatory.json (written by `write`); ValueError naming the file if it is not one."""
+  try:
+    with open(path) as f:
+      saved = json.load(f)
+  except FileNotFoundError:
+    raise ValueError(f'{path}: no such file; expected a confirmatory.json') from None
+  except json.JSONDecodeError as e:
+    raise ValueError(f'{path}: not JSON ({e}); expected a confirmatory.json') from None
+  missing = [k for k in ('hypotheses', 'runs') if k not in saved]
+  if missing:
+    raise ValueError(f'{path}: no {" or ".join(missing)}; expected a confirmatory.json')
+  return saved
+
+
+def per_seed_differences(saved: dict) -> dict:
+  """{'H1: method − baseline': {seed: difference}} from a saved confirmatory.json: each
+  hypothesis's metric, method minus baseline, paired by seed."""
+  out = {}
+  for h in saved['hypotheses']:
+    score = {(r['method'], r['seed']): r[h['metric']] for r in saved['runs']
+             if (r['model'], r.get('preset', '')) == (h['model'], h.get('preset', ''))}
+    seeds = sorted(s for m, s in score if m == h['method'] and (h['baseline'], s) in score)
+    out[f"{h['id']}: {h['method']} − {h['baseline']}"] = {
+        s: score[(h['method'], s)] - score[(h['baseline'], s)] for s in seeds}
+  return out
+
+
+def family_title(saved: dict) -> str:
+  """'model, preset: metric, n seeds' of a saved confirmatory.json's family."""
+  h = saved['hypotheses'][0]
+  seeds = len({r['seed'] for r in saved['runs']})
+  setting = ', '.join(filter(None, (h['model'], h.get('preset', ''))))
+  return f"{setting}: {h['metric']}, {seeds} seeds"
+
+
 def table(rows, selector, host) -> str:
   """The confirmatory table (Markdown): one line per hypothesis."""
   lines = ['| hypothesis | model | preset | comparison | metric | effect (95% CI) | raw p | '

@@ -6,6 +6,7 @@ from matplotlib import ticker  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from vda_jax import report  # noqa: E402
 from vda_jax.adversarial import terms  # noqa: E402
 from vda_jax.data.media import overlay  # noqa: E402
 from vda_jax.train.metrics_writer import read_metrics  # noqa: E402
@@ -33,6 +34,32 @@ def results_figure(rows, path, data='embedded benchmark'):
   fig.tight_layout()
   fig.savefig(path, dpi=120)
   plt.close(fig)
+
+
+def differences_figure(families, path):
+  """A strip plot per family ({title: {hypothesis: {seed: difference}}}, e.g. one
+  confirmatory.json each through confirmatory.per_seed_differences): each seed's paired
+  difference as a dot, the mean and its 95% t-interval as a bar, zero as a line. Returns
+  the panel titles."""
+  fig, axes = plt.subplots(1, len(families), figsize=(4.2 * len(families), 3.8), squeeze=False)
+  rng = np.random.default_rng(0)   # the jitter only spreads the dots
+  for ax, (title, hypotheses) in zip(axes[0], families.items()):
+    for i, (label, by_seed) in enumerate(hypotheses.items()):
+      d = np.array(list(by_seed.values()))
+      ax.plot(i + rng.uniform(-0.12, 0.12, d.size), d, 'o', ms=4, alpha=0.6, color=f'C{i}')
+      mean, half, _ = report.mean_ci(d)
+      ax.errorbar(i + 0.3, mean, yerr=None if np.isnan(half) else half, fmt='s', color='k',
+                  capsize=4)
+    ax.axhline(0.0, color='grey', lw=0.8)
+    ax.set_xticks(range(len(hypotheses)), [h.replace(': ', '\n') for h in hypotheses],
+                  fontsize=8)
+    ax.set_xlim(-0.5, len(hypotheses) - 0.3)
+    ax.set_ylabel('per-seed difference (method − baseline)')
+    ax.set_title(title, fontsize=9)
+  fig.tight_layout()
+  fig.savefig(path, dpi=120)
+  plt.close(fig)
+  return list(families)
 
 
 def curves_figure(run_dirs, path, keys=('sup_loss', 'total_loss', 'val/video/mIoU')):
