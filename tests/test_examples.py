@@ -71,6 +71,7 @@ def test_coral_through_the_package_step_lowers_its_loss():
   assert losses[-1] < 0.5 * losses[0], losses
 
 
+@pytest.mark.slow  # a subprocess end to end; the registration is tested above
 def test_the_fork_backbone_trains_from_its_own_command(tmp_path, data_dir):
   """`python examples/tiny_unet.py --workdir=...`: a model registered from outside the
   package, trained by the package's step with a discriminator at its own 'stem' tap."""

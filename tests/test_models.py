@@ -115,7 +115,7 @@ def test_image_as_single_frame_clip_for_temporal_models():
                                                  b['video'], 'loop'), params, batch)
 
 
-@pytest.mark.parametrize('name', ['cnn2d', 'segformer'])
+@pytest.mark.parametrize('name', ['cnn2d', pytest.param('segformer', marks=pytest.mark.slow)])
 def test_remat_and_bfloat16_switches(name):
   config = tiny_config(model=name)
   x = jnp.asarray(np.random.default_rng(0).integers(0, 256, (2, 16, 16, 3), np.uint8))
