@@ -82,3 +82,16 @@ def data_dir(tmp_path_factory):
 def sources(data_dir):
   from vda_jax.data import datasets
   return datasets.load_sources(tiny_config(data_dir=data_dir).data)
+
+
+@pytest.fixture
+def registries_kept():
+  """The model and alignment-term registries as they were before the test: a test that
+  loads a fork's file again leaves the names to the classes other tests hold."""
+  from vda_jax.adversarial import terms
+  from vda_jax.models import registry
+  kept = [(live, dict(live)) for live in (terms.TERMS, registry.MODELS)]
+  yield
+  for live, entries in kept:
+    live.clear()
+    live.update(entries)

@@ -212,7 +212,7 @@ def test_documented_commands_parse_with_their_programs_flags_and_config_fields(m
 
 
 @pytest.mark.slow  # a subprocess end to end; test_examples.py steps the term in process
-def test_the_fork_example_trains_from_its_own_command(tmp_path, data_dir):
+def test_the_fork_example_trains_from_its_own_command(tmp_path, data_dir, registries_kept):
   """`python examples/coral.py --workdir=... --config.train.steps=2`, its docstring's first
   command, on the tiny benchmark."""
   workdir = tmp_path / 'coral'

@@ -34,7 +34,8 @@ def test_the_fork_config_builds_the_term_by_name():
   assert term == coral.Coral({'stem': 1.0}) and config.model.name == 'segformer'
 
 
-def test_a_forks_file_run_again_registers_again_and_another_definition_is_refused():
+def test_a_forks_file_run_again_registers_again_and_another_definition_is_refused(
+    registries_kept):
   """A program may load a fork's file more than once (vda-confirm reads its plan three
   times): the same definitions take their names again; another definition is refused."""
   from vda_jax import register_model

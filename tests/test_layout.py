@@ -6,7 +6,7 @@ PACKAGE = pathlib.Path(__file__).resolve().parents[1] / 'vda_jax'
 
 # Lowest first; a module may import its own layer's modules and lower layers only.
 LAYERS = (
-    ('labels', 'config_arg', 'preemption', 'logs'),
+    ('labels', 'config_arg', 'preemption', 'logs', 'registration'),
     ('data', 'models', 'adversarial'),
     ('eval',),
     ('train.state', 'train.step', 'train.sharding', 'train.distributed', 'train.profiling',
