@@ -190,6 +190,25 @@ def test_a_file_that_is_not_a_confirmatory_json_is_named(tmp_path):
       confirmatory.load_saved(tmp_path / name)
 
 
+def test_a_family_without_a_preset_is_tested_written_and_drawn(tmp_path):
+  """The real plan's hypotheses name no preset: results are keyed by preset ''."""
+  plan = type('Plan', (_Plan,), {'HYPOTHESES': ({'id': 'H1', 'model': 'm', 'method': 'a',
+                                                 'baseline': 's'},), 'VERDICT_SEEDS': (0, 1)})
+  results = {('m', '', m, i): {'image/mIoU': 0.8, 'image/mIoU-fg': 0.7, 'video/mIoU': v[i],
+                               'video/mIoU-fg': 0.5, 'video/J&F-foreground': 0.5}
+             for m, v in (('s', [0.30, 0.34]), ('a', [0.40, 0.46])) for i in range(2)}
+  rows = confirmatory.hypothesis_tests(plan, results)
+  text = confirmatory.write(rows, {('m', ''): {'a': {}}}, 'oracle', 'host X', str(tmp_path),
+                            results)
+  assert '| H1 | m | — | a − s | video/mIoU | +0.110 (' in text
+  assert 'Test splits, mean over seeds (95% CI):' in text
+  saved = confirmatory.load_saved(tmp_path / 'confirmatory.json')
+  assert saved['picks'] == {'m': {'a': {}}}
+  assert confirmatory.family_title(saved) == 'm: video/mIoU, 2 seeds'
+  assert confirmatory.per_seed_differences(saved) == {
+      'H1: a − s': pytest.approx({0: 0.10, 1: 0.12})}
+
+
 @pytest.mark.slow
 def test_vda_confirm_runs_a_plan_then_skips_every_run(tmp_path, data_dir):
   """`vda-confirm` end to end on a two-seed plan of two-step runs; run again on the finished
