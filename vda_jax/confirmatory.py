@@ -61,18 +61,17 @@ def oracle_key(plan) -> str:
   return getattr(plan, 'ORACLE_KEY', 'val/mIoU')
 
 
-def check_host(plan, plan_path) -> str:
-  """This process's host type; ValueError if the plan was registered for another."""
+def check_host(plan, plan_path) -> None:
+  """ValueError if the plan names a HOST_TYPE and this process runs on another."""
   here = environment.host_type(environment.describe())
   wanted = getattr(plan, 'HOST_TYPE', None)
   if wanted is not None and here != wanted:
     raise ValueError(f'{plan_path}: HOST_TYPE is {wanted!r} but this host is {here!r}; the '
                      "plan's runs start on its registered host type only")
-  return here
 
 
 def _setting(h) -> tuple[str, str]:
-  """(model, preset) of a hypothesis; preset '' where the config takes none."""
+  """(model, preset) of a hypothesis or a saved run; preset '' where the config takes none."""
   return h['model'], h.get('preset', '')
 
 
@@ -178,7 +177,7 @@ def per_seed_differences(saved: dict) -> dict:
   out = {}
   for h in saved['hypotheses']:
     score = {(r['method'], r['seed']): r[h['metric']] for r in saved['runs']
-             if (r['model'], r.get('preset', '')) == (h['model'], h.get('preset', ''))}
+             if _setting(r) == _setting(h)}
     seeds = sorted(s for m, s in score if m == h['method'] and (h['baseline'], s) in score)
     out[f"{h['id']}: {h['method']} − {h['baseline']}"] = {
         s: score[(h['method'], s)] - score[(h['baseline'], s)] for s in seeds}
@@ -189,7 +188,7 @@ def family_title(saved: dict) -> str:
   """'model, preset: metric, n seeds' of a saved confirmatory.json's family."""
   h = saved['hypotheses'][0]
   seeds = len({r['seed'] for r in saved['runs']})
-  setting = ', '.join(filter(None, (h['model'], h.get('preset', ''))))
+  setting = ', '.join(filter(None, _setting(h)))
   return f"{setting}: {h['metric']}, {seeds} seeds"
 
 
