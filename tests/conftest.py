@@ -1,12 +1,13 @@
 """Fake CPU devices (set before jax is imported) and a tiny embedded benchmark."""
 import os
 
-# Compiling dominates this suite's time on CPU, and LLVM at -O0 compiles the tiny
-# configs' steps about twice as fast as XLA's default level (docs/benchmarks.md, "Test
-# time"); results agree within float32 rounding. VDA_TEST_XLA_DEFAULT=1 keeps the default.
+# Compiling dominates this suite's time on CPU. LLVM at -O0 compiles the tiny configs'
+# steps about twice as fast as XLA's default level, and XLA:CPU's older loop emitters
+# (fusion emitters off) compile them faster again (docs/benchmarks.md, "Test time");
+# results agree within float32 rounding. VDA_TEST_XLA_DEFAULT=1 keeps XLA's defaults.
 # Subprocesses that want one device per process get COMPILE_FLAGS alone.
 COMPILE_FLAGS = ('' if os.environ.get('VDA_TEST_XLA_DEFAULT') == '1'
-                 else '--xla_backend_optimization_level=0')
+                 else '--xla_backend_optimization_level=0 --xla_cpu_use_fusion_emitters=false')
 os.environ['XLA_FLAGS'] = ' '.join(filter(None, [
     os.environ.get('XLA_FLAGS', ''), '--xla_force_host_platform_device_count=8', COMPILE_FLAGS]))
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')

@@ -4,6 +4,7 @@ import hashlib
 import subprocess
 import sys
 import textwrap
+import time
 
 import numpy as np
 import pytest
@@ -196,6 +197,32 @@ def test_pipeline_shards_per_process_and_resumes_at_a_step_on_any_process_count(
     got = next(resumed)
     for k in one[b]:
       np.testing.assert_array_equal(got[k], one[b][k])
+
+
+class _CountingSource:
+  """A record source that notes every index it is asked for."""
+
+  def __init__(self, records):
+    self.records, self.read = records, []
+
+  def __len__(self):
+    return len(self.records)
+
+  def __getitem__(self, index):
+    self.read.append(index)
+    return self.records[index]
+
+
+@pytest.mark.parametrize('prefetch', [0, 2])
+def test_the_iterator_reads_no_further_ahead_than_prefetch_batches(sources, prefetch):
+  images, clips = _CountingSource(sources['images/train']), _CountingSource(sources['videos/train'])
+  ds = pipeline.train_dataset(images, clips, image_batch=4, video_batch=2, clip_len=2, seed=0)
+  it = pipeline.train_iterator(ds, prefetch=prefetch)
+  for _ in range(3):
+    next(it)
+  time.sleep(0.5)  # time for read-ahead threads to fill their buffer
+  # (Grain's default read-ahead would have read up to 500 batches by now.)
+  assert len(images.read) <= 4 * (3 + prefetch) and len(clips.read) <= 2 * (3 + prefetch)
 
 
 def test_unknown_dataset_name_is_a_clear_error():

@@ -193,14 +193,16 @@ def train_dataset(image_source, video_source, *, image_batch: int, video_batch: 
 
 def train_iterator(dataset, *, num_workers=0, prefetch=2, start=0):
   """An iterator from batch `start` on (random access: no batch before it is read);
-  workers decode in parallel, threads prefetch."""
-  ds = dataset[start:].to_iter_dataset()
+  workers decode in parallel, or, without workers, `prefetch` threads decode the next
+  `prefetch` batches. Nothing further ahead is read: Grain's default read-ahead (500
+  elements on 16 threads) would decode hundreds of batches past a run's last step."""
+  threads = prefetch if num_workers == 0 else 0  # workers read ahead themselves
+  ds = dataset[start:].to_iter_dataset(
+      grain.ReadOptions(num_threads=threads, prefetch_buffer_size=threads))
   if num_workers > 0:
     # Grain workers read absl flags; outside absl.app nobody parsed them.
     if not flags.FLAGS.is_parsed():
       flags.FLAGS.mark_as_parsed()
     ds = ds.mp_prefetch(grain.MultiprocessingOptions(
         num_workers=num_workers, per_worker_buffer_size=prefetch))
-  elif prefetch > 0:
-    ds = grain.experimental.ThreadPrefetchIterDataset(ds, prefetch_buffer_size=prefetch)
   return iter(ds)
