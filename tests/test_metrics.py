@@ -109,3 +109,11 @@ def test_recall_and_decay_bin_frames_like_the_davis_toolkit():
   assert both['J-recall'] == pytest.approx((0.5 + 1.0) / 2)
   assert both['J-decay'] == pytest.approx(s['decay'] / 2)
   assert both['F-recall'] == 0.0 and both['J&F'] == pytest.approx((0.75 + 0.25) / 2)
+
+
+def test_mean_ci_is_the_t_interval_by_hand():
+  # 1, 2, 3: mean 2, sample sd 1, t(0.975, 2 dof) = 4.302653 (tables), half = 4.302653 / sqrt(3).
+  mean, half, sd = metrics.mean_ci([1.0, 2.0, 3.0])
+  assert (mean, sd) == (2.0, 1.0) and half == pytest.approx(4.302653 / 3 ** 0.5, rel=1e-6)
+  mean, half, sd = metrics.mean_ci([0.5])
+  assert mean == 0.5 and np.isnan(half) and np.isnan(sd)

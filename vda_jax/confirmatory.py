@@ -20,6 +20,7 @@ from scipy import stats
 
 from vda_jax import grid, report, selection
 from vda_jax.config_arg import load_config_module
+from vda_jax.eval.metrics import mean_ci
 from vda_jax.train import environment
 
 
@@ -147,7 +148,7 @@ def hypothesis_tests(plan, results) -> list[dict]:
       raise ValueError(f"{h['id']}: seeds {sorted(set(missing))} have not run")
     a = np.array([score(h['method'], s) for s in plan.VERDICT_SEEDS])
     b = np.array([score(h['baseline'], s) for s in plan.VERDICT_SEEDS])
-    diff, half, sd = report.mean_ci(a - b)
+    diff, half, sd = mean_ci(a - b)
     rows.append({**h, 'preset': _setting(h)[1], 'metric': plan.METRIC, 'seeds': len(a),
                  'diff': diff, 'sd': sd, 'ci_lo': diff - half, 'ci_hi': diff + half,
                  'p': float(stats.ttest_rel(a, b).pvalue) if np.any(a != b) else 1.0})

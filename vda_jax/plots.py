@@ -5,10 +5,10 @@ matplotlib.use('Agg')  # files only; no display on clusters
 from matplotlib import ticker  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from scipy import stats  # noqa: E402
 
 from vda_jax.adversarial import terms  # noqa: E402
 from vda_jax.data.media import overlay  # noqa: E402
+from vda_jax.eval.metrics import mean_ci  # noqa: E402
 from vda_jax.train.metrics_writer import read_metrics  # noqa: E402
 
 
@@ -47,9 +47,9 @@ def differences_figure(families, path):
     for i, (label, by_seed) in enumerate(hypotheses.items()):
       d = np.array(list(by_seed.values()))
       ax.plot(i + rng.uniform(-0.12, 0.12, d.size), d, 'o', ms=4, alpha=0.6, color=f'C{i}')
-      half = (stats.t.ppf(0.975, d.size - 1) * d.std(ddof=1) / np.sqrt(d.size)
-              if d.size > 1 else None)
-      ax.errorbar(i + 0.3, d.mean(), yerr=half, fmt='s', color='k', capsize=4)
+      mean, half, _ = mean_ci(d)
+      ax.errorbar(i + 0.3, mean, yerr=None if np.isnan(half) else half, fmt='s', color='k',
+                  capsize=4)
     ax.axhline(0.0, color='grey', lw=0.8)
     ax.set_xticks(range(len(hypotheses)), [h.replace(': ', '\n') for h in hypotheses],
                   fontsize=8)

@@ -16,21 +16,12 @@ from scipy import stats
 from vda_jax import analysis
 from vda_jax.data import datasets
 from vda_jax.eval import inference
+from vda_jax.eval.metrics import mean_ci
 from vda_jax.grid import run_dir
 from vda_jax.train import sharding as shd
 from vda_jax.train.experiment import Experiment
 
 COLUMNS = ('image/mIoU', 'image/mIoU-fg', 'video/mIoU', 'video/mIoU-fg', 'video/J&F-foreground')
-
-
-def mean_ci(values, level=0.95):
-  """(mean, half-width of the t-interval, sample std with ddof=1); NaN spread for one value."""
-  values = np.asarray(values, np.float64)
-  if len(values) < 2:
-    return float(values.mean()), float('nan'), float('nan')
-  std = float(values.std(ddof=1))
-  half = float(stats.t.ppf(0.5 + level / 2, len(values) - 1) * std / np.sqrt(len(values)))
-  return float(values.mean()), half, std
 
 
 def summarise(results):

@@ -8,6 +8,7 @@ from typing import Callable, Sequence
 
 import cv2
 import numpy as np
+from scipy import stats
 
 from vda_jax.labels import VOID
 
@@ -53,6 +54,17 @@ def bootstrap_ci(items, statistic: Callable, *, samples: int = 1000, level: floa
   values = np.array([statistic(items[i]) for i in idx], np.float64)
   lo, hi = np.nanpercentile(values, [50 * (1 - level), 50 * (1 + level)])
   return float(lo), float(hi)
+
+
+def mean_ci(values, level=0.95):
+  """(mean, half-width of the t-interval, sample std with ddof=1) over e.g. seeds; NaN
+  spread for one value."""
+  values = np.asarray(values, np.float64)
+  if len(values) < 2:
+    return float(values.mean()), float('nan'), float('nan')
+  std = float(values.std(ddof=1))
+  half = float(stats.t.ppf(0.5 + level / 2, len(values) - 1) * std / np.sqrt(len(values)))
+  return float(values.mean()), half, std
 
 
 def davis_scored(per_frame: Sequence, skip_first_last: bool = True) -> Sequence:
