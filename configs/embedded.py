@@ -162,7 +162,7 @@ def get_config(arg=None):
       scale_range=(1.0, 1.0),   # random window, sides this fraction of the record's (1 = off)
       colour_jitter=0.0,        # brightness/contrast/saturation factors in 1 +- this
       num_workers=0,            # Grain worker processes (0 = decode in this process)
-      prefetch=2,
+      prefetch=2,               # batches read ahead (by this many threads, or per worker)
   )
   c.model = dict(
       name=arg.model, **MODEL_FIELDS[arg.model][arg.size],
