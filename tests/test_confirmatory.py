@@ -32,7 +32,7 @@ def test_the_plan_keeps_selection_off_the_verdict_seeds_and_tunes_both_methods_a
                                                                             'segformer')
   assert len(plan.search_space('clustered', 'segformer')) == 4
   assert plan.search_space('source_only', 'segformer') == [{}]
-  assert confirmatory.arms(plan) == {('segformer', 'photometric'):
+  assert confirmatory.arms(plan.HYPOTHESES) == {('segformer', 'photometric'):
                                      ['source_only', 'adversarial', 'clustered']}
   # Every run scores test once, after its last step.
   config = plan.get_config('model=segformer,method=clustered,preset=photometric')
@@ -50,7 +50,7 @@ def test_the_real_plan_is_powered_as_registered_and_tunes_both_methods_alike():
   assert upper == pytest.approx(0.0278, abs=5e-5)
   assert len(plan.VERDICT_SEEDS) == confirmatory.seeds_for_power(0.02, upper) == 18
   assert not set(plan.VERDICT_SEEDS) & {0, 1, 2, 3, 4, plan.SELECTION_SEED}
-  assert confirmatory.arms(plan) == {('efficientnet_lite', ''):
+  assert confirmatory.arms(plan.HYPOTHESES) == {('efficientnet_lite', ''):
                                      ['source_only', 'adversarial', 'clustered']}
   assert plan.search_space('adversarial', 'efficientnet_lite') == plan.search_space(
       'clustered', 'efficientnet_lite')
@@ -158,13 +158,15 @@ def test_write_reports_each_arms_test_scores_beside_the_tests(tmp_path):
   interval = f'{0.32 - half:.3f}–{0.32 + half:.3f}'
   assert f'| m | s | 2 | 0.800 (0.800–0.800) | 0.320 ({interval}) |' in text
   assert '| m | a | 2 | 0.800 (0.800–0.800) | 0.430 (' in text
+  assert ('Per seed, video/mIoU on test (m, p):\n\n| seed | s | a | a − s |\n|---|---|---|---|\n'
+          '| 0 | 0.300 | 0.400 | +0.100 |\n| 1 | 0.340 | 0.460 | +0.120 |') in text
   saved = json.loads((tmp_path / 'confirmatory.json').read_text())
   assert saved['picks'] == {'m/p': {'a': {'adversarial.weight': 0.1}}}
   assert [(r['method'], r['seed'], r['video/mIoU']) for r in saved['runs']] == [
       ('a', 0, 0.40), ('a', 1, 0.46), ('s', 0, 0.30), ('s', 1, 0.34)]
 
 
-def test_per_seed_differences_of_the_synthetic_family_as_published_and_their_figure(tmp_path):
+def test_per_seed_differences_table_and_figure_of_the_synthetic_family_as_published(tmp_path):
   saved = confirmatory.load_saved(ROOT / 'docs' / 'confirmatory_synthetic.json')
   assert confirmatory.family_title(saved) == 'segformer, photometric: video/mIoU, 17 seeds'
   diffs = confirmatory.per_seed_differences(saved)
@@ -175,6 +177,10 @@ def test_per_seed_differences_of_the_synthetic_family_as_published_and_their_fig
   assert (h1[6], h2[6]) == pytest.approx((0.050, 0.254), abs=1e-9)
   assert np.mean(list(h1.values())) == pytest.approx(0.205, abs=1e-3)
   assert np.mean(list(h2.values())) == pytest.approx(0.082, abs=1e-3)
+  rows = confirmatory.per_seed_table(saved).splitlines()
+  assert rows[2] == ('| seed | source_only | adversarial | clustered | adversarial − source_only '
+                     '| clustered − adversarial |')
+  assert len(rows) == 4 + 17 and rows[4 + 6] == '| 6 | 0.299 | 0.349 | 0.603 | +0.050 | +0.254 |'
   titles = plots.differences_figure({'synthetic': diffs, 'one seed': {'H1: a − s': {0: 0.1}}},
                                     tmp_path / 'strips.png')
   assert titles == ['synthetic', 'one seed']

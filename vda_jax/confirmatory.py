@@ -76,10 +76,10 @@ def _setting(h) -> tuple[str, str]:
   return h['model'], h.get('preset', '')
 
 
-def arms(plan) -> dict:
+def arms(hypotheses) -> dict:
   """{(model, preset): [methods]} the hypotheses compare, in their order."""
   out = {}
-  for h in plan.HYPOTHESES:
+  for h in hypotheses:
     methods = out.setdefault(_setting(h), [])
     for m in (h['baseline'], h['method']):
       if m not in methods:
@@ -99,7 +99,7 @@ def run(plan_path, workdir, parallel=1, train_fn=None):
   {(model, preset): {method: picked fields}})."""
   plan = load_plan(plan_path)
   results, dirs, picks = {}, {}, {}
-  for (model, preset), methods in arms(plan).items():
+  for (model, preset), methods in arms(plan.HYPOTHESES).items():
     select_dir, verdict_dir = workdirs(workdir, model, preset)
     arg = f'preset={preset}' if preset else ''
     tuned = [m for m in methods if plan.search_space(m, model) != [{}]]
@@ -185,6 +185,26 @@ def per_seed_differences(saved: dict) -> dict:
   return out
 
 
+def per_seed_table(saved: dict) -> str:
+  """Each verdict seed's test score per arm, then each hypothesis's difference (Markdown),
+  from a saved confirmatory.json; one table per (model, preset) the hypotheses compare."""
+  parts = []
+  for setting, methods in arms(saved['hypotheses']).items():
+    hypotheses = [h for h in saved['hypotheses'] if _setting(h) == setting]
+    metric = hypotheses[0]['metric']
+    score = {(r['method'], r['seed']): r[metric] for r in saved['runs'] if _setting(r) == setting}
+    diffs = per_seed_differences({**saved, 'hypotheses': hypotheses}).values()
+    columns = [*methods, *(f"{h['method']} − {h['baseline']}" for h in hypotheses)]
+    lines = [f"Per seed, {metric} on test ({', '.join(filter(None, setting))}):", '',
+             '| seed | ' + ' | '.join(columns) + ' |', '|---' * (len(columns) + 1) + '|']
+    for seed in sorted({s for _, s in score}):
+      cells = [f'{score[(m, seed)]:.3f}' if (m, seed) in score else '—' for m in methods]
+      cells += [f'{d[seed]:+.3f}' if seed in d else '—' for d in diffs]
+      lines.append(f'| {seed} | ' + ' | '.join(cells) + ' |')
+    parts.append('\n'.join(lines))
+  return '\n\n'.join(parts)
+
+
 def family_title(saved: dict) -> str:
   """'model, preset: metric, n seeds' of a saved confirmatory.json's family."""
   h = saved['hypotheses'][0]
@@ -222,15 +242,17 @@ def arms_table(results) -> str:
 
 def write(rows, picks, selector, host, workdir, results) -> str:
   """confirmatory.json (the tests, the picks and every verdict run's final scores) and
-  confirmatory.md (the table, then the arms' scores) in workdir; returns the Markdown."""
-  text = table(rows, selector, host) + '\n\n' + arms_table(results)
+  confirmatory.md (the table, the per-seed scores, then the arms' scores) in workdir;
+  returns the Markdown."""
   runs = [{'model': model, 'preset': preset, 'method': method, 'seed': seed,
            **{c: r[c] for c in report.COLUMNS if c in r}}
           for (model, preset, method, seed), r in sorted(results.items())]
+  saved = {'hypotheses': rows, 'host': host, 'selector': selector,
+           'picks': {'/'.join(filter(None, k)): v for k, v in picks.items()}, 'runs': runs}
+  text = '\n\n'.join([table(rows, selector, host), per_seed_table(saved),
+                       arms_table(results)])
   with open(os.path.join(workdir, 'confirmatory.json'), 'w') as f:
-    json.dump({'hypotheses': rows, 'host': host, 'selector': selector,
-               'picks': {'/'.join(filter(None, k)): v for k, v in picks.items()}, 'runs': runs},
-              f, indent=1)
+    json.dump(saved, f, indent=1)
   with open(os.path.join(workdir, 'confirmatory.md'), 'w') as f:
     f.write(text + '\n')
   return text

@@ -6,8 +6,8 @@ then one paired test per hypothesis with Holm's adjustment over the family
 
   vda-confirm --plan=configs/confirmatory.py --workdir=runs/confirmatory --parallel=2
 
-Writes WORKDIR/confirmatory.md (the table, then each arm's test scores),
-confirmatory.json (with every verdict run's final scores) and
+Writes WORKDIR/confirmatory.md (the table, the per-seed scores, then each arm's test
+scores), confirmatory.json (with every verdict run's final scores) and
 confirmatory_differences.png (each hypothesis's per-seed differences; --beside draws
 other families' confirmatory.json to the left, e.g. the synthetic family's
 docs/confirmatory_synthetic.json). Re-running
