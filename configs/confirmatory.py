@@ -13,10 +13,9 @@ embedded benchmark's (get_config below).
 
   vda-confirm --plan=configs/confirmatory.py --workdir=runs/confirmatory --parallel=2
 """
-import itertools
 import os
 
-from vda_jax.config_arg import load_config_module
+from vda_jax.config_arg import combinations, load_config_module
 
 _EMBEDDED = load_config_module(os.path.join(os.path.dirname(__file__), 'embedded.py'))
 
@@ -42,8 +41,7 @@ def search_space(method, model):
   del model
   if method not in ('adversarial', 'clustered'):
     return [{}]
-  keys = sorted(_AXES)
-  return [dict(zip(keys, values)) for values in itertools.product(*(_AXES[k] for k in keys))]
+  return combinations(_AXES)
 
 
 def get_config(arg=None):

@@ -28,12 +28,11 @@ Train one method:
 Compare methods (the README's main job):
   python scripts/experiment.py --config=configs/embedded.py --workdir=runs/default
 """
-import itertools
 
 import ml_collections
 from ml_collections.config_dict import placeholder
 
-from vda_jax.config_arg import parse_arg, set_fields
+from vda_jax.config_arg import combinations, parse_arg, set_fields
 
 # Architecture fields by size: 'tiny' trains on CPU in minutes, 'base' is for accelerators.
 CNN = {'tiny': dict(width=16, stage_widths=(1, 2, 4, 8), blocks_per_stage=1),
@@ -119,8 +118,7 @@ def search_space(method, model):
       'minent': {'adversarial.entropy_weight': (0.001, 0.01, 0.03, 0.1, 0.3)},
       'adaptsegnet': {'adversarial.lambda_max': (1.0, 10.0)},
   }.get(method, {})
-  keys = sorted(axes)
-  return [dict(zip(keys, values)) for values in itertools.product(*(axes[k] for k in keys))]
+  return combinations(axes)
 
 
 def get_config(arg=None):

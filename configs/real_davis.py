@@ -23,13 +23,11 @@ One method:
   vda-train --config=configs/real_davis.py:method=clustered,root=/data/real-mini \
       --workdir=runs/real_davis_clustered
 """
-import itertools
 import os
 
-from vda_jax.config_arg import load_config_module, parse_arg, set_fields
+from vda_jax.config_arg import combinations, load_config_module, parse_arg, set_fields
 
 _REAL = load_config_module(os.path.join(os.path.dirname(__file__), 'real.py'))
-_EMBEDDED = load_config_module(os.path.join(os.path.dirname(__file__), 'embedded.py'))
 _REAL_MINI = load_config_module(os.path.join(os.path.dirname(__file__), 'real_mini.py'))
 
 PHOTO_VAL = 400
@@ -73,15 +71,12 @@ def search_space(method, model):
       'clustered': {'adversarial.clustered.taps': ('stem', 'stage4')},
       'minent': {'adversarial.entropy_weight': (0.01,)},
   }.get(method, {})
-  keys = sorted(axes)
-  return [dict(zip(keys, values)) for values in itertools.product(*(axes[k] for k in keys))]
+  return combinations(axes)
 
 
 def get_config(arg=None):
   arg = parse_arg(arg, method='source_only', model='efficientnet_lite', size='tiny', seed=0,
                   root=default_root())
-  if arg.method not in _EMBEDDED.METHODS:
-    raise ValueError(f'method={arg.method!r}; expected one of {_EMBEDDED.METHODS}')
   root = os.path.abspath(arg.root)
   c = _REAL.get_config(f'method={arg.method},model={arg.model},size={arg.size},seed={arg.seed}')
   c.unlock()

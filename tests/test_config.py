@@ -5,7 +5,7 @@ import pytest
 
 from conftest import ROOT
 from vda_jax.adversarial.objective import Objective
-from vda_jax.config_arg import apply_overrides, load_config_module, parse_arg
+from vda_jax.config_arg import apply_overrides, combinations, load_config_module, parse_arg
 
 CONFIG = str(ROOT / 'configs' / 'embedded.py')
 
@@ -109,6 +109,12 @@ def test_presets_switch_the_video_domain():
   assert shifts == {'low_light', 'colour_cast', 'contrast'}
   with pytest.raises(ValueError, match="preset='fog'"):
     get('preset=fog')
+
+
+def test_combinations_by_hand():
+  assert combinations({'b': (1, 2), 'a': ('x',)}) == [{'a': 'x', 'b': 1}, {'a': 'x', 'b': 2}]
+  assert combinations({}) == [{}]
+  assert combinations({'a': ()}) == []
 
 
 def test_search_space_lists_every_combination():

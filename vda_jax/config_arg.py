@@ -1,6 +1,7 @@
 """Config helpers: big_vision-style config args ('method=adversarial,width=32'),
-'a.b=value' overrides, and loading a config file as a module."""
+'a.b=value' overrides, a search space's candidates, and loading a config file as a module."""
 import importlib.util
+import itertools
 import os
 
 import ml_collections
@@ -39,6 +40,13 @@ def set_fields(config, fields):
       node = node[p]
     node[leaf] = value
   return config
+
+
+def combinations(axes):
+  """A search space's candidates: {'a.b': value} for every combination of the axes' values
+  ({'a.b': (value, ...)}), fields in sorted order; [{}] for no axes."""
+  keys = sorted(axes)
+  return [dict(zip(keys, values)) for values in itertools.product(*(axes[k] for k in keys))]
 
 
 def apply_overrides(config, overrides):
