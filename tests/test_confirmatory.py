@@ -50,8 +50,8 @@ def test_the_real_plan_is_powered_as_registered_and_tunes_both_methods_alike():
   assert upper == pytest.approx(0.0278, abs=5e-5)
   assert len(plan.VERDICT_SEEDS) == confirmatory.seeds_for_power(0.02, upper) == 18
   assert not set(plan.VERDICT_SEEDS) & {0, 1, 2, 3, 4, plan.SELECTION_SEED}
-  assert confirmatory.arms(plan.HYPOTHESES) == {('efficientnet_lite', ''):
-                                     ['source_only', 'adversarial', 'clustered']}
+  assert confirmatory.arms(plan.HYPOTHESES) == {
+      ('efficientnet_lite', ''): ['source_only', 'adversarial', 'clustered']}
   assert plan.search_space('adversarial', 'efficientnet_lite') == plan.search_space(
       'clustered', 'efficientnet_lite')
   assert plan.search_space('source_only', 'efficientnet_lite') == [{}]
@@ -185,6 +185,24 @@ def test_per_seed_differences_table_and_figure_of_the_synthetic_family_as_publis
                                     tmp_path / 'strips.png')
   assert titles == ['synthetic', 'one seed']
   assert (tmp_path / 'strips.png').read_bytes()[:4] == b'\x89PNG'
+
+
+def test_the_real_family_as_published_recomputes_from_its_per_seed_scores():
+  """docs/confirmatory_real.json, the real plan's confirmatory.json: its 54 verdict runs'
+  scores give the paired tests and Holm it holds (docs/results.md's table)."""
+  saved = confirmatory.load_saved(ROOT / 'docs' / 'confirmatory_real.json')
+  plan = confirmatory.load_plan(str(ROOT / 'configs' / 'confirmatory_real.py'))
+  results = {(r['model'], r['preset'], r['method'], r['seed']): r for r in saved['runs']}
+  assert len(results) == 54 and sorted({seed for *_, seed in results}) == list(plan.VERDICT_SEEDS)
+  score = {(r['method'], r['seed']): r[plan.METRIC] for r in saved['runs']}
+  for row, published in zip(confirmatory.hypothesis_tests(plan, results), saved['hypotheses']):
+    a, b = ([score[(m, s)] for s in plan.VERDICT_SEEDS] for m in (row['method'], row['baseline']))
+    assert row['p'] == pytest.approx(stats.ttest_rel(a, b).pvalue, rel=1e-12)
+    assert row['diff'] == pytest.approx(np.mean(np.subtract(a, b)), rel=1e-12)
+    for key in ('diff', 'ci_lo', 'ci_hi', 'p', 'p_holm', 'seeds'):
+      assert row[key] == pytest.approx(published[key], rel=1e-12), key
+  # Holm over two: the smaller p doubled, the larger kept, both capped at 1.
+  assert [h['p_holm'] for h in saved['hypotheses']] == [1.0, 1.0]
 
 
 def test_a_file_that_is_not_a_confirmatory_json_is_named(tmp_path):
