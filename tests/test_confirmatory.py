@@ -32,8 +32,8 @@ def test_the_plan_keeps_selection_off_the_verdict_seeds_and_tunes_both_methods_a
                                                                             'segformer')
   assert len(plan.search_space('clustered', 'segformer')) == 4
   assert plan.search_space('source_only', 'segformer') == [{}]
-  assert confirmatory.arms(plan.HYPOTHESES) == {('segformer', 'photometric'):
-                                     ['source_only', 'adversarial', 'clustered']}
+  assert confirmatory.arms(plan.HYPOTHESES) == {
+      ('segformer', 'photometric'): ['source_only', 'adversarial', 'clustered']}
   # Every run scores test once, after its last step.
   config = plan.get_config('model=segformer,method=clustered,preset=photometric')
   assert (config.eval.split, config.eval.final_split) == ('val', 'test')

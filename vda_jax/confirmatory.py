@@ -172,13 +172,17 @@ def load_saved(path) -> dict:
   return saved
 
 
+def _scores(saved: dict, setting, metric) -> dict:
+  """{(method, seed): score} of a saved confirmatory.json's runs of one (model, preset)."""
+  return {(r['method'], r['seed']): r[metric] for r in saved['runs'] if _setting(r) == setting}
+
+
 def per_seed_differences(saved: dict) -> dict:
   """{'H1: method − baseline': {seed: difference}} from a saved confirmatory.json: each
   hypothesis's metric, method minus baseline, paired by seed."""
   out = {}
   for h in saved['hypotheses']:
-    score = {(r['method'], r['seed']): r[h['metric']] for r in saved['runs']
-             if _setting(r) == _setting(h)}
+    score = _scores(saved, _setting(h), h['metric'])
     seeds = sorted(s for m, s in score if m == h['method'] and (h['baseline'], s) in score)
     out[f"{h['id']}: {h['method']} − {h['baseline']}"] = {
         s: score[(h['method'], s)] - score[(h['baseline'], s)] for s in seeds}
@@ -192,7 +196,7 @@ def per_seed_table(saved: dict) -> str:
   for setting, methods in arms(saved['hypotheses']).items():
     hypotheses = [h for h in saved['hypotheses'] if _setting(h) == setting]
     metric = hypotheses[0]['metric']
-    score = {(r['method'], r['seed']): r[metric] for r in saved['runs'] if _setting(r) == setting}
+    score = _scores(saved, setting, metric)
     diffs = per_seed_differences({**saved, 'hypotheses': hypotheses}).values()
     columns = [*methods, *(f"{h['method']} − {h['baseline']}" for h in hypotheses)]
     lines = [f"Per seed, {metric} on test ({', '.join(filter(None, setting))}):", '',
